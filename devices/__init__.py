@@ -1,0 +1,1 @@
+"""Ophyd-async devices of the bench and, under ``devices.drivers``, the instruments' wire protocols."""

@@ -1,0 +1,1 @@
+"""Instrument drivers: one instrument's command set each, and nothing of Bluesky."""

@@ -1,0 +1,1 @@
+"""Bluesky plans, one module per experiment, and the plan stubs they share."""

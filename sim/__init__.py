@@ -1,0 +1,1 @@
+"""Simulation: physics models, protocol-level instrument simulators and the simulated bench."""
