@@ -1,0 +1,155 @@
+"""Gas chromatograph as an ophyd-async device: a start trigger plus a watched export folder.
+
+No GC publishes a full remote protocol, so the device is what labs really automate:
+
+1. wait for the GC's Ready line, pulse its remote Start through a relay box (which also
+   switches the gas sampling valve: the headspace is injected at that instant);
+2. wait for the chromatography data system to export the run's chromatogram into a folder;
+3. hand the file to a *processor* (peak integration + calibration, supplied by the bench
+   loader) and publish, per gas, the peak area and the amount injected in µmol.
+
+``trigger()`` completes when the chromatogram has been processed; a GC that never becomes ready
+or never exports fails the status with an error naming the instrument, folder and wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ophyd_async.core import (
+    AsyncStatus,
+    StandardReadable,
+    soft_signal_r_and_setter,
+)
+from ophyd_async.core import StandardReadableFormat as Format
+
+from devices.drivers.numato_relay import NumatoRelay
+
+
+@dataclass(frozen=True)
+class PeakAmount:
+    """One gas in one chromatogram: area (detector units), µmol injected, and whether the
+    amount lies inside the calibrated range."""
+
+    area: float
+    umol: float
+    in_range: bool = True
+
+
+ChromatogramProcessor = Callable[[Path], Mapping[str, PeakAmount]]
+
+
+class GcTimeoutError(TimeoutError):
+    """The GC did not become ready, or did not export its result in time."""
+
+
+class GasChromatograph(StandardReadable):
+    """A GC run by remote start, read back from its exported chromatograms.
+
+    :param trigger_box: relay box wired to the GC's Start (relay) and Ready (GPIO) lines.
+    :param export_dir: folder the data system writes one chromatogram file per run into.
+    :param processor: turns a chromatogram file into per-gas :class:`PeakAmount`.
+    :param gases: the gases reported, in elution order.
+    :param run_time_s: the method's run time; the export is awaited for 2x this + 120 s.
+    :param start_channel / ready_channel: relay and GPIO numbers on the box.
+    :param pattern: file-name suffix of exported chromatograms.
+    :param poll_s: how often the export folder and the Ready line are polled.
+    """
+
+    def __init__(
+        self,
+        trigger_box: NumatoRelay,
+        export_dir: Path,
+        processor: ChromatogramProcessor,
+        *,
+        gases: Sequence[str] = ("H2", "O2", "N2", "CH4", "CO"),
+        run_time_s: float = 420.0,
+        start_channel: int = 0,
+        ready_channel: int = 0,
+        pattern: str = ".csv",
+        poll_s: float = 2.0,
+        name: str = "",
+    ) -> None:
+        self.trigger_box = trigger_box
+        self.export_dir = Path(export_dir)
+        self.processor = processor
+        self.gases = tuple(gases)
+        self.run_time_s = run_time_s
+        self.start_channel = start_channel
+        self.ready_channel = ready_channel
+        self.pattern = pattern
+        self.poll_s = poll_s
+        self._setters: dict[str, Callable] = {}
+        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+            for gas in self.gases:
+                sig, setter = soft_signal_r_and_setter(float, units="umol")
+                setattr(self, f"{gas.lower()}_umol", sig)
+                self._setters[f"{gas}_umol"] = setter
+        with self.add_children_as_readables():
+            for gas in self.gases:
+                sig, setter = soft_signal_r_and_setter(float, units="uV*s")
+                setattr(self, f"{gas.lower()}_area", sig)
+                self._setters[f"{gas}_area"] = setter
+                sig, setter = soft_signal_r_and_setter(bool, True)
+                setattr(self, f"{gas.lower()}_in_range", sig)
+                self._setters[f"{gas}_in_range"] = setter
+            self.chromatogram, self._set_chromatogram = soft_signal_r_and_setter(str)
+            self.injected_at, self._set_injected_at = soft_signal_r_and_setter(float, units="s")
+        with self.add_children_as_readables(Format.CONFIG_SIGNAL):
+            self.run_time = soft_signal_r_and_setter(float, run_time_s, units="s")[0]
+            self.export_folder = soft_signal_r_and_setter(str, str(self.export_dir))[0]
+        super().__init__(name=name)
+
+    async def _existing(self) -> set[str]:
+        def scan() -> set[str]:
+            if not self.export_dir.is_dir():
+                return set()
+            with os.scandir(self.export_dir) as it:
+                return {e.name for e in it if e.is_file() and e.name.endswith(self.pattern)}
+
+        return await asyncio.to_thread(scan)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not await self.trigger_box.gpio(self.ready_channel):
+            if loop.time() >= deadline:
+                raise GcTimeoutError(
+                    f"{self.name}: the GC did not signal Ready within {timeout_s:g} s; check the "
+                    f"oven/flows have equilibrated and that the Ready line is wired to GPIO "
+                    f"{self.ready_channel}"
+                )
+            await asyncio.sleep(self.poll_s)
+
+    @AsyncStatus.wrap
+    async def trigger(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.wait_ready(timeout_s=self.run_time_s * 2 + 120)
+        before = await self._existing()
+        self._set_injected_at(loop.time())
+        await self.trigger_box.pulse(self.start_channel)
+        wait_s = self.run_time_s * 2 + 120
+        deadline = loop.time() + wait_s
+        while True:
+            await asyncio.sleep(self.poll_s)
+            new = sorted((await self._existing()) - before)
+            if new:
+                path = self.export_dir / new[-1]
+                break
+            if loop.time() >= deadline:
+                raise GcTimeoutError(
+                    f"{self.name}: no chromatogram appeared in {self.export_dir} within "
+                    f"{wait_s:g} s of the start pulse; check the data system exports "
+                    f"'*{self.pattern}' files to that folder"
+                )
+        result = await asyncio.to_thread(self.processor, path)
+        for gas in self.gases:
+            peak = result.get(gas, PeakAmount(0.0, 0.0, True))
+            self._setters[f"{gas}_umol"](peak.umol)
+            self._setters[f"{gas}_area"](peak.area)
+            self._setters[f"{gas}_in_range"](peak.in_range)
+        self._set_chromatogram(path.name)

@@ -1,0 +1,117 @@
+"""Event loops whose clock runs faster than the wall: virtual time for dry runs, a speed factor for demos.
+
+The RunEngine owns one asyncio loop; every device and simulator reads time from that loop
+(``loop.time()``) and waits with asyncio.  Swap the loop and the whole bench changes pace:
+
+* :class:`VirtualTimeLoop` jumps its clock straight to the next scheduled timer whenever nothing
+  is ready to run, so a 12-hour plan of sleeps and polls finishes as fast as the CPU allows.
+* ``VirtualTimeLoop(speed=60)`` runs 60 virtual seconds per wall second instead (a watchable demo).
+
+While a worker thread is busy on the loop's behalf (``run_in_executor``/``asyncio.to_thread``,
+e.g. a file read), the clock does not jump: the loop waits for real, so a pending blocking call
+is never overtaken by a timeout that has not truly elapsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import selectors
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """A selector that turns 'sleep until the next timer' into 'jump the clock to it'."""
+
+    def __init__(self, loop_ref: Callable[[], VirtualTimeLoop]) -> None:
+        super().__init__()
+        self._loop_ref = loop_ref
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        loop = self._loop_ref()
+        if timeout is None or timeout <= 0:
+            return super().select(timeout)
+        if loop._executor_jobs > 0:
+            # Real work in a thread: wait for real, in short slices.
+            return super().select(min(timeout / loop.speed, 0.01))
+        if math.isinf(loop.speed):
+            events = super().select(0)
+            if not events:
+                loop._advance(timeout)
+            return events
+        # Scaled time: wait timeout/speed wall seconds, then credit the virtual remainder.
+        wall = timeout / loop.speed
+        start = time.monotonic()
+        events = super().select(wall)
+        waited = time.monotonic() - start
+        loop._advance(max(0.0, min(timeout, waited * loop.speed) - waited))
+        return events
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose ``time()`` is virtual.
+
+    :param speed: virtual seconds per wall second; ``math.inf`` (default) jumps straight to the
+        next timer whenever the loop is idle.
+    """
+
+    def __init__(self, speed: float = math.inf) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0 (virtual s per wall s), got {speed}")
+        super().__init__(_JumpingSelector(lambda: self))
+        self.speed = speed
+        self._offset = 0.0
+        self._executor_jobs = 0
+        self._wall_at_start = time.time()
+        self._mono_at_start = super().time()
+
+    def _advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+    def time(self) -> float:
+        return super().time() + self._offset
+
+    def elapsed(self) -> float:
+        """Virtual seconds since the loop was made."""
+        return self.time() - self._mono_at_start
+
+    def wall_time(self) -> float:
+        """A Unix timestamp on the virtual clock (wall time at start + virtual elapsed)."""
+        return self._wall_at_start + self.elapsed()
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        self._executor_jobs += 1
+        fut = super().run_in_executor(executor, func, *args)
+
+        def done(_: Any) -> None:
+            self._executor_jobs -= 1
+
+        fut.add_done_callback(done)
+        return fut
+
+
+def loop_wall_time(loop: asyncio.AbstractEventLoop) -> float:
+    """Unix time as seen by ``loop``: virtual for a :class:`VirtualTimeLoop`, real otherwise."""
+    if isinstance(loop, VirtualTimeLoop):
+        return loop.wall_time()
+    return time.time()
+
+
+def parse_speed(text: str) -> float:
+    """``"virtual"`` -> inf, ``"real"`` -> 1, ``"60"``/``"x60"`` -> 60."""
+    t = text.strip().lower()
+    if t in ("virtual", "inf", "max"):
+        return math.inf
+    if t in ("real", "realtime", "1"):
+        return 1.0
+    try:
+        value = float(t.lstrip("x"))
+    except ValueError as exc:
+        raise ValueError(
+            f"--time {text!r} is not understood; use 'virtual', 'real' or a speed factor like 'x60'"
+        ) from exc
+    if value <= 0:
+        raise ValueError(f"--time speed factor must be > 0, got {value}")
+    return value

@@ -1,0 +1,194 @@
+"""Photocatalytic H2 evolution: dark baseline, lamp on, GC samples of the headspace at fixed times.
+
+The run, as done on the bench (catalyst dispersed in water + sacrificial donor, sealed reactor
+purged with Ar):
+
+1. ``dark_samples`` GC samples of the headspace with the lamp off (checks the purge and that
+   nothing evolves in the dark), ``sample_interval_s`` apart;
+2. lamp on (power preset, ignition confirmed), recorded in stream ``lamp_on``;
+3. a GC sample every ``sample_interval_s`` of irradiation until ``duration_s``, each with the
+   bench clock and the lamp readbacks, in stream ``primary``; the lamp's power is monitored at
+   1 Hz in stream ``lamp-watts_monitor``;
+4. lamp off, on every exit path (success, error, abort, Ctrl-C), via ``finalize_wrapper``.
+
+Times in s, mass in g, power in W, wavelength in nm.  Arguments are checked before the first
+message; the error repeats the bad value with its unit and names the limit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from devices.gc import GasChromatograph
+from devices.lamp import ArcLamp
+from devices.photoreactor import BenchClock, Photoreactor
+from plans.stubs import MsgGen, lamp_off, lamp_on, sample, sleep_until
+
+
+class PlanArgumentError(ValueError):
+    """A plan argument outside what the plan or the bench allows."""
+
+
+def check_h2_evolution(
+    lamp: ArcLamp,
+    gc: GasChromatograph,
+    *,
+    catalyst_mass_g: float,
+    lamp_power_w: float,
+    duration_s: float,
+    sample_interval_s: float,
+    dark_samples: int,
+    wavelength_nm: float | None,
+    light_power_w: float | None,
+) -> list[str]:
+    """Validate arguments against the plan's needs and the bench limits.
+
+    Returns the list of checks passed (for a dry run's report); raises
+    :class:`PlanArgumentError` on the first failure.
+    """
+    checks: list[str] = []
+
+    def need(ok: bool, failure: str, passed: str) -> None:
+        if not ok:
+            raise PlanArgumentError(failure)
+        checks.append(passed)
+
+    need(
+        catalyst_mass_g > 0,
+        f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, "
+        "e.g. catalyst_mass=10mg",
+        f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
+    )
+    need(
+        0 < lamp_power_w <= lamp.max_power_w,
+        f"lamp_power={lamp_power_w:g} W is outside the bench limit 0-{lamp.max_power_w:g} W "
+        f"for {lamp.name}; lower lamp_power or raise max_power in the bench file",
+        f"lamp_power {lamp_power_w:g} W <= limit {lamp.max_power_w:g} W",
+    )
+    need(
+        sample_interval_s >= gc.run_time_s,
+        f"sample_interval={sample_interval_s / 60:g} min is shorter than the GC run time "
+        f"{gc.run_time_s / 60:g} min; the GC cannot sample faster; use sample_interval >= "
+        f"{math.ceil(gc.run_time_s / 60):g}min",
+        f"sample_interval {sample_interval_s / 60:g} min >= GC run time {gc.run_time_s / 60:g} min",
+    )
+    need(
+        duration_s >= 2 * sample_interval_s,
+        f"duration={duration_s / 3600:g} h gives fewer than 2 samples at sample_interval="
+        f"{sample_interval_s / 60:g} min; a rate needs >= 2 points under light; lengthen duration "
+        "or shorten sample_interval",
+        f"duration {duration_s / 3600:g} h gives {int(duration_s // sample_interval_s)} samples",
+    )
+    need(
+        dark_samples >= 0,
+        f"dark_samples={dark_samples} must be >= 0",
+        f"dark_samples {dark_samples}",
+    )
+    if wavelength_nm is not None:
+        need(
+            200 <= wavelength_nm <= 1100,
+            f"wavelength={wavelength_nm:g} nm is outside 200-1100 nm; give the monochromatic "
+            "wavelength of the light, e.g. wavelength=420nm",
+            f"wavelength {wavelength_nm:g} nm in 200-1100 nm",
+        )
+    if light_power_w is not None:
+        need(
+            light_power_w > 0,
+            f"light_power={light_power_w * 1e3:g} mW must be > 0; give the power measured at "
+            "the sample, e.g. light_power=50mW",
+            f"light_power {light_power_w * 1e3:g} mW > 0",
+        )
+    return checks
+
+
+def h2_evolution(
+    lamp: ArcLamp,
+    gc: GasChromatograph,
+    reactor: Photoreactor,
+    clock: BenchClock,
+    *,
+    catalyst_mass_g: float,
+    lamp_power_w: float = 300.0,
+    duration_s: float = 4 * 3600.0,
+    sample_interval_s: float = 1800.0,
+    dark_samples: int = 2,
+    wavelength_nm: float | None = None,
+    light_power_w: float | None = None,
+    catalyst: str = "",
+    sample_name: str = "",
+    operator: str = "",
+    md: dict[str, Any] | None = None,
+) -> MsgGen:
+    """Run a photocatalytic H2 evolution experiment (see module docstring).
+
+    :param catalyst_mass_g: catalyst mass in the reactor (g).
+    :param lamp_power_w: lamp power preset (W).
+    :param duration_s: irradiation time (s).
+    :param sample_interval_s: time between GC samples (s), >= the GC run time.
+    :param dark_samples: GC samples taken in the dark before the lamp is switched on.
+    :param wavelength_nm: monochromatic wavelength, if the light is monochromatic (for AQY).
+    :param light_power_w: optical power measured at the sample (W), for AQY.
+    """
+    checks = check_h2_evolution(
+        lamp,
+        gc,
+        catalyst_mass_g=catalyst_mass_g,
+        lamp_power_w=lamp_power_w,
+        duration_s=duration_s,
+        sample_interval_s=sample_interval_s,
+        dark_samples=dark_samples,
+        wavelength_nm=wavelength_nm,
+        light_power_w=light_power_w,
+    )
+    n_light = int(duration_s // sample_interval_s)
+    planned = (dark_samples + n_light) * sample_interval_s + gc.run_time_s
+    detectors = [gc, clock, lamp, reactor]
+    _md: dict[str, Any] = {
+        "plan_name": "h2_evolution",
+        "experiment": "h2-evolution",
+        "plan_args": {
+            "catalyst_mass_g": catalyst_mass_g,
+            "lamp_power_w": lamp_power_w,
+            "duration_s": duration_s,
+            "sample_interval_s": sample_interval_s,
+            "dark_samples": dark_samples,
+            "wavelength_nm": wavelength_nm,
+            "light_power_w": light_power_w,
+        },
+        "detectors": [d.name for d in detectors],
+        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
+        "catalyst": catalyst,
+        "catalyst_mass_g": catalyst_mass_g,
+        "sample": sample_name,
+        "operator": operator,
+        "lamp": {"name": lamp.name, "power_w": lamp_power_w},
+        "wavelength_nm": wavelength_nm,
+        "light_power_w": light_power_w,
+        "planned_duration_s": planned,
+        "num_points": dark_samples + n_light,
+        "checks": checks,
+    }
+    _md.update(md or {})
+
+    @bpp.run_decorator(md=_md)
+    def inner() -> MsgGen:
+        yield from bps.mv(clock, 0.0)
+        yield from bps.monitor(lamp.watts, name="lamp-watts_monitor")
+        for i in range(dark_samples):
+            yield from sleep_until(clock, i * sample_interval_s)
+            yield from sample(detectors)
+        t_on = dark_samples * sample_interval_s
+        yield from sleep_until(clock, t_on)
+        yield from lamp_on(lamp, lamp_power_w)
+        yield from bps.trigger_and_read([clock, lamp], name="lamp_on")
+        for k in range(1, n_light + 1):
+            yield from sleep_until(clock, t_on + k * sample_interval_s)
+            yield from sample(detectors)
+        yield from lamp_off(lamp)
+        yield from bps.trigger_and_read([clock, lamp], name="lamp_off")
+
+    return (yield from bpp.finalize_wrapper(inner(), lamp_off(lamp)))
