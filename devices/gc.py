@@ -58,6 +58,7 @@ class GasChromatograph(StandardReadable):
     :param start_channel / ready_channel: relay and GPIO numbers on the box.
     :param pattern: file-name suffix of exported chromatograms.
     :param poll_s: how often the export folder and the Ready line are polled.
+    :param loop_volume_ml / loop_temperature_k / loop_pressure_pa: the gas sampling loop.
     """
 
     def __init__(
@@ -72,6 +73,9 @@ class GasChromatograph(StandardReadable):
         ready_channel: int = 0,
         pattern: str = ".csv",
         poll_s: float = 2.0,
+        loop_volume_ml: float = 0.5,
+        loop_temperature_k: float = 298.15,
+        loop_pressure_pa: float = 101325.0,
         name: str = "",
     ) -> None:
         self.trigger_box = trigger_box
@@ -102,6 +106,9 @@ class GasChromatograph(StandardReadable):
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.run_time = soft_signal_r_and_setter(float, run_time_s, units="s")[0]
             self.export_folder = soft_signal_r_and_setter(str, str(self.export_dir))[0]
+            self.loop_volume = soft_signal_r_and_setter(float, loop_volume_ml, units="mL")[0]
+            self.loop_temperature = soft_signal_r_and_setter(float, loop_temperature_k, units="K")[0]
+            self.loop_pressure = soft_signal_r_and_setter(float, loop_pressure_pa, units="Pa")[0]
         super().__init__(name=name)
 
     async def _existing(self) -> set[str]:

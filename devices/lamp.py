@@ -76,15 +76,9 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             self.interlock_ok = soft_signal_r_and_setter(bool, getter=self._interlock_ok)[0]
             self.fault = soft_signal_r_and_setter(bool, getter=self._fault)[0]
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
-            self.power = soft_signal_rw(
-                float, units="W", getter=driver.power_preset, setter=self._set_power
-            )
-            self.power_limit = soft_signal_r_and_setter(
-                float, units="W", getter=driver.power_limit
-            )[0]
-            self.lamp_hours = soft_signal_r_and_setter(float, units="h", getter=driver.lamp_hours)[
-                0
-            ]
+            self.power = soft_signal_rw(float, units="W", getter=driver.power_preset, setter=self._set_power)
+            self.power_limit = soft_signal_r_and_setter(float, units="W", getter=driver.power_limit)[0]
+            self.lamp_hours = soft_signal_r_and_setter(float, units="h", getter=driver.lamp_hours)[0]
             self.identity = soft_signal_r_and_setter(str, getter=driver.identify)[0]
         super().__init__(name=name)
 

@@ -154,8 +154,12 @@ class Transport:
                     last = exc
                     logger.warning(
                         "%s at %s: %s on %s (attempt %d/%d)",
-                        self.name, self.address, type(exc).__name__, what,
-                        attempt + 1, self.retries + 1,
+                        self.name,
+                        self.address,
+                        type(exc).__name__,
+                        what,
+                        attempt + 1,
+                        self.retries + 1,
                     )
                     if attempt == self.retries:
                         break
@@ -218,8 +222,13 @@ class SerialTransport(Transport):
 
         def open_port() -> Any:
             return serial.serial_for_url(
-                self.address, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1,
-                timeout=0.05, write_timeout=self.timeout,
+                self.address,
+                baudrate=self.baudrate,
+                bytesize=8,
+                parity="N",
+                stopbits=1,
+                timeout=0.05,
+                write_timeout=self.timeout,
             )
 
         try:

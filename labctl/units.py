@@ -34,9 +34,7 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
     ureg = registry()
     example = example or f"1 {unit}"
     if isinstance(value, int | float):
-        raise UnitError(
-            f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}"
-        )
+        raise UnitError(f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}")
     if isinstance(value, str):
         text = value.strip().replace("µ", "u").replace("°C", "degC").replace("°", "deg")
         try:
@@ -48,9 +46,7 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
     else:
         q = value
     if not hasattr(q, "units") or q.dimensionless:
-        raise UnitError(
-            f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}"
-        )
+        raise UnitError(f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}")
     try:
         return float(q.to(unit).magnitude)
     except Exception as exc:

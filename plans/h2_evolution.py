@@ -145,6 +145,16 @@ def h2_evolution(
         light_power_w=light_power_w,
     )
     n_light = int(duration_s // sample_interval_s)
+    headspace = {
+        "volume_ml": (yield from bps.rd(reactor.headspace_volume)),
+        "temperature_k": (yield from bps.rd(reactor.temperature)),
+        "pressure_pa": (yield from bps.rd(reactor.pressure)),
+    }
+    gc_loop = {
+        "volume_ml": (yield from bps.rd(gc.loop_volume)),
+        "temperature_k": (yield from bps.rd(gc.loop_temperature)),
+        "pressure_pa": (yield from bps.rd(gc.loop_pressure)),
+    }
     planned = (dark_samples + n_light) * sample_interval_s + gc.run_time_s
     detectors = [gc, clock, lamp, reactor]
     _md: dict[str, Any] = {
@@ -169,6 +179,8 @@ def h2_evolution(
         "wavelength_nm": wavelength_nm,
         "light_power_w": light_power_w,
         "planned_duration_s": planned,
+        "headspace": headspace,
+        "gc_loop": gc_loop,
         "num_points": dark_samples + n_light,
         "checks": checks,
     }

@@ -53,8 +53,7 @@ class NumatoRelay:
         reply = await self._command(f"relay read {int(channel)}")
         if reply not in ("on", "off"):
             raise GarbledReply(
-                f"{self.transport.name}: 'relay read {channel}' answered {reply!r}, "
-                f"expected 'on' or 'off'"
+                f"{self.transport.name}: 'relay read {channel}' answered {reply!r}, expected 'on' or 'off'"
             )
         return reply == "on"
 

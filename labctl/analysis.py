@@ -1,0 +1,430 @@
+"""Figures of merit of a photocatalytic H2-evolution run, from plain arrays.
+
+The caller extracts time and amounts from a run (H2 in the headspace in umol, and optionally
+N2/O2 for the leak check) and gets back an :class:`H2Result`: cumulative H2 against irradiation
+time, the H2 evolution rate in umol g^-1 h^-1 (least-squares slope of the linear part), the
+apparent quantum yield under monochromatic light, the dark rate, and a leak flag.
+
+* Rate: only points at or after lamp-on are fitted.  The "linear part" is the longest initial
+  window (from the first lit point, at least 3 points) whose straight-line fit has
+  R^2 >= :data:`LINEAR_R_SQUARED_MIN` (0.99) and that does not bend: a quadratic fit over the
+  window may not show the slope changing by more than 10 % across it, unless that curvature is
+  within 3 standard errors of zero (noise).  R^2 alone barely sees curvature (a saturating
+  curve keeps R^2 >= 0.99 with a slope 25 % below its initial one), hence the second test.  A
+  curve linear throughout uses every point; one that bends (deactivation, donor used up) its
+  early part, whose mean slope is then up to ~5 % below the initial slope.  If no window passes
+  (noisy or flat data), all lit points are fitted and a note says so.
+* Dark: points before lamp-on give the baseline and the dark rate (expected ~0).
+* AQY = 2 n(H2) / n(photons) x 100 %, with n(H2) evolved during irradiation (last point minus
+  the baseline at lamp-on) and n(photons) = P t lambda / (h c N_A); only for monochromatic light
+  (a wavelength given), else None with a note.
+* Leak: N2 or O2 (umol, or any proportional signal such as a GC peak area) whose slope against
+  time is significantly positive (> 3 standard errors) and rises by more than 2 % over the run
+  marks the run as suspect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import constants
+
+S_PER_H = 3600.0
+UMOL_PER_MOL = 1e6
+M3_PER_ML = 1e-6
+LINEAR_R_SQUARED_MIN = 0.99  # R^2 a window must reach to count as the linear part
+LINEAR_MIN_POINTS = 3  # smallest window fitted for the linear part
+LINEAR_MAX_SLOPE_CHANGE = 0.10  # a window whose slope changes more than this across it bends ...
+LINEAR_CURVATURE_SIGMA = 3.0  # ... if that curvature exceeds this many standard errors
+LEAK_SIGMA = 3.0  # N2/O2 slope must exceed this many standard errors ...
+LEAK_MIN_RISE = 0.02  # ... and rise by more than this fraction over the run
+DARK_SIGMA = 3.0  # a dark rate this many standard errors above zero ...
+DARK_MIN_FRACTION = 0.01  # ... and above this fraction of the lit rate earns a note
+
+
+def photon_moles(power_w: float, seconds: float, wavelength_nm: float) -> float:
+    """Moles of photons delivered by ``power_w`` W for ``seconds`` s at ``wavelength_nm`` nm.
+
+    n = P t lambda / (h c N_A).
+    """
+    for label, value, unit in (
+        ("power_w", power_w, "W"),
+        ("seconds", seconds, "s"),
+        ("wavelength_nm", wavelength_nm, "nm"),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"photon_moles: {label} must be a finite number > 0 {unit}, got {value!r}")
+    energy_j = constants.h * constants.c / (wavelength_nm * 1e-9)
+    return power_w * seconds / energy_j / constants.N_A
+
+
+def amount_from_ideal_gas(
+    mole_fraction: ArrayLike, pressure_pa: float, volume_ml: float, temperature_k: float
+) -> NDArray[np.float64]:
+    """Amount of a gas in a volume, umol: x p V / (R T) (ideal gas)."""
+    if not (pressure_pa >= 0 and volume_ml > 0 and temperature_k > 0):
+        raise ValueError(
+            f"amount_from_ideal_gas: need pressure >= 0 Pa, volume > 0 mL and "
+            f"temperature > 0 K, got {pressure_pa!r} Pa, {volume_ml!r} mL, "
+            f"{temperature_k!r} K"
+        )
+    x = np.asarray(mole_fraction, dtype=float)
+    n_mol = pressure_pa * volume_ml * M3_PER_ML / (constants.R * temperature_k)
+    return x * n_mol * UMOL_PER_MOL
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """Least-squares straight line y = slope x + intercept, with standard errors and R^2.
+
+    Standard errors are NaN with 2 points (no degrees of freedom left).
+    """
+
+    slope: float
+    intercept: float
+    slope_stderr: float
+    intercept_stderr: float
+    r_squared: float
+    residual_std: float
+    n: int
+
+
+def linear_fit(x: ArrayLike, y: ArrayLike) -> LinearFit:
+    """Ordinary least-squares line through (x, y); needs 2 or more points with distinct x."""
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    n = xa.size
+    if n < 2 or ya.size != n:
+        raise ValueError(
+            f"linear_fit: need 2 or more (x, y) pairs of equal length, got {xa.size} x and {ya.size} y"
+        )
+    xm, ym = xa.mean(), ya.mean()
+    sxx = float(np.sum((xa - xm) ** 2))
+    if sxx == 0:
+        raise ValueError("linear_fit: all x values are equal; the slope is undefined")
+    slope = float(np.sum((xa - xm) * (ya - ym)) / sxx)
+    intercept = float(ym - slope * xm)
+    residuals = ya - (slope * xa + intercept)
+    ss_res = float(np.sum(residuals**2))
+    ss_tot = float(np.sum((ya - ym) ** 2))
+    # a constant y is fitted perfectly by a flat line
+    r_squared = 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
+    if n > 2:
+        s2 = ss_res / (n - 2)
+        slope_se = math.sqrt(s2 / sxx)
+        intercept_se = math.sqrt(s2 * (1.0 / n + xm**2 / sxx))
+        residual_std = math.sqrt(s2)
+    else:
+        slope_se = intercept_se = residual_std = math.nan
+    return LinearFit(slope, intercept, slope_se, intercept_se, r_squared, residual_std, n)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class H2Result:
+    """Figures of merit of one H2-evolution run.
+
+    Times are hours of irradiation (0 at lamp-on); amounts umol; rates umol g^-1 h^-1.
+    ``rate_stderr`` and ``aqy_stderr`` are None when they cannot be estimated (2 points).
+    """
+
+    times_h: NDArray[np.float64]
+    cumulative_umol: NDArray[np.float64]
+    rate_umol_per_g_h: float
+    rate_stderr: float | None
+    fit_intercept_umol: float
+    fit_window_h: tuple[float, float]
+    r_squared: float
+    linear_points: int
+    total_umol: float
+    duration_h: float
+    baseline_umol: float
+    catalyst_mass_g: float
+    dark_rate_umol_per_g_h: float | None = None
+    dark_rate_stderr: float | None = None
+    aqy_percent: float | None = None
+    aqy_stderr: float | None = None
+    photons_umol: float | None = None
+    leak_suspect: bool = False
+    leak_message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dark_rate(self) -> float | None:
+        """H2 rate before lamp-on, umol g^-1 h^-1 (None without 2 dark points)."""
+        return self.dark_rate_umol_per_g_h
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable figures of merit (NaN becomes None)."""
+        return {
+            "rate": _finite_or_none(self.rate_umol_per_g_h),
+            "rate_stderr": _finite_or_none(self.rate_stderr),
+            "r_squared": _finite_or_none(self.r_squared),
+            "total_umol": _finite_or_none(self.total_umol),
+            "aqy": _finite_or_none(self.aqy_percent),
+            "aqy_stderr": _finite_or_none(self.aqy_stderr),
+            "leak_suspect": bool(self.leak_suspect),
+            "leak_message": self.leak_message,
+            "duration_h": _finite_or_none(self.duration_h),
+            "dark_rate": _finite_or_none(self.dark_rate_umol_per_g_h),
+            "dark_rate_stderr": _finite_or_none(self.dark_rate_stderr),
+            "fit_window_h": [float(self.fit_window_h[0]), float(self.fit_window_h[1])],
+            "linear_points": int(self.linear_points),
+            "fit_intercept_umol": _finite_or_none(self.fit_intercept_umol),
+            "baseline_umol": _finite_or_none(self.baseline_umol),
+            "catalyst_mass_g": float(self.catalyst_mass_g),
+            "notes": list(self.notes),
+        }
+
+
+def _as_series(name: str, values: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"h2_figures_of_merit: {name} must be a 1-D sequence, got shape {arr.shape}")
+    if n is not None and arr.size != n:
+        raise ValueError(
+            f"h2_figures_of_merit: {name} has {arr.size} values but times_s has "
+            f"{n}; pass one value per time point"
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(
+            f"h2_figures_of_merit: {name}[{bad}] is {float(arr[bad])}; drop or fill "
+            f"non-finite points before the analysis"
+        )
+    return arr
+
+
+def _curvature(t_h: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]:
+    """(relative slope change across the window, its significance in standard errors).
+
+    From a quadratic least-squares fit y = a + b x + c x^2 (x centred on the window): the slope
+    changes by 2 c (x_end - x_start) across the window, relative to b, the slope at its centre.
+    Significance is |c| / stderr(c), infinite for noise-free data; needs 4 or more points.
+    """
+    x = t_h - 0.5 * (t_h[0] + t_h[-1])
+    design = np.column_stack([np.ones_like(x), x, x**2])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    b, c = float(coef[1]), float(coef[2])
+    change = abs(2.0 * c * (x[-1] - x[0]))
+    relative = change / abs(b) if b != 0 else (0.0 if change == 0 else math.inf)
+    residuals = y - design @ coef
+    dof = x.size - 3
+    s2 = float(residuals @ residuals) / dof
+    c_var = s2 * float(np.linalg.inv(design.T @ design)[2, 2])
+    if c_var <= 0:
+        return relative, (0.0 if c == 0 else math.inf)
+    return relative, abs(c) / math.sqrt(c_var)
+
+
+def _linear_window(t_h: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[LinearFit, bool]:
+    """Fit of the linear part: (fit, whether some window passed the tests).
+
+    The longest initial window of at least :data:`LINEAR_MIN_POINTS` points with
+    R^2 >= :data:`LINEAR_R_SQUARED_MIN` whose slope changes across it by no more than
+    :data:`LINEAR_MAX_SLOPE_CHANGE` unless that curvature is within
+    :data:`LINEAR_CURVATURE_SIGMA` standard errors of zero (noise).
+    """
+    n = t_h.size
+    if n < LINEAR_MIN_POINTS:
+        return linear_fit(t_h, y), True
+    best: LinearFit | None = None
+    for k in range(LINEAR_MIN_POINTS, n + 1):
+        fit = linear_fit(t_h[:k], y[:k])
+        if fit.r_squared < LINEAR_R_SQUARED_MIN:
+            continue
+        if k > LINEAR_MIN_POINTS:
+            change, sigma = _curvature(t_h[:k], y[:k])
+            if change > LINEAR_MAX_SLOPE_CHANGE and sigma > LINEAR_CURVATURE_SIGMA:
+                continue
+        best = fit
+    if best is None:
+        return linear_fit(t_h, y), False
+    return best, True
+
+
+def _leak_check(name: str, times_h: NDArray[np.float64], amounts: NDArray[np.float64]) -> str | None:
+    """A message if ``amounts`` climbs significantly over the run, else None."""
+    fit = linear_fit(times_h, amounts)
+    span_h = float(times_h[-1] - times_h[0])
+    start = fit.intercept + fit.slope * times_h[0]
+    end = fit.intercept + fit.slope * times_h[-1]
+    rise = end - start
+    se = fit.slope_stderr if math.isfinite(fit.slope_stderr) else 0.0
+    significant = fit.slope > LEAK_SIGMA * se and fit.slope > 0
+    reference = max(abs(start), abs(float(np.mean(amounts))))
+    large = rise > LEAK_MIN_RISE * reference if reference > 0 else rise > 0
+    if not (significant and large):
+        return None
+    if start > LEAK_MIN_RISE * abs(end):
+        change = f"rose from {start:.4g} to {end:.4g} (+{100 * rise / start:.0f} %, "
+    else:
+        change = f"rose from about zero to {end:.4g} ("
+    return (
+        f"{name} {change}slope {fit.slope:.3g} +/- {se:.2g} per h) over {span_h:.3g} h: "
+        f"air is leaking into the reactor; check the septum and fittings and treat the H2 "
+        f"figures with caution"
+    )
+
+
+def h2_figures_of_merit(
+    times_s: Sequence[float] | ArrayLike,
+    h2_umol: Sequence[float] | ArrayLike,
+    catalyst_mass_g: float,
+    *,
+    lamp_on_s: float,
+    n2_umol: Sequence[float] | ArrayLike | None = None,
+    o2_umol: Sequence[float] | ArrayLike | None = None,
+    light_power_w: float | None = None,
+    wavelength_nm: float | None = None,
+    irradiated_s: float | None = None,
+) -> H2Result:
+    """Figures of merit of an H2-evolution run.
+
+    :param times_s: sample times, s (any origin, strictly increasing).
+    :param h2_umol: H2 in the headspace at each time, umol.
+    :param catalyst_mass_g: catalyst mass, g.
+    :param lamp_on_s: time the light went on, s, on the same axis as ``times_s``.
+    :param n2_umol: N2 at each time (umol or peak area) for the leak check.
+    :param o2_umol: O2 at each time (umol or peak area) for the leak check.
+    :param light_power_w: optical power on the reactor, W (measured at the sample position).
+    :param wavelength_nm: wavelength of monochromatic light, nm; AQY is computed only with it.
+    :param irradiated_s: irradiation time for the AQY photon count, s; default the span from
+        lamp-on to the last point.
+    """
+    t = _as_series("times_s", times_s)
+    n = t.size
+    h2 = _as_series("h2_umol", h2_umol, n)
+    if not (math.isfinite(catalyst_mass_g) and catalyst_mass_g > 0):
+        raise ValueError(
+            f"h2_figures_of_merit: catalyst_mass_g must be > 0 g, got "
+            f"{catalyst_mass_g!r}; pass the weighed catalyst mass in grams"
+        )
+    if not math.isfinite(lamp_on_s):
+        raise ValueError(f"h2_figures_of_merit: lamp_on_s must be a finite time in s, got {lamp_on_s!r}")
+    if n > 1 and not np.all(np.diff(t) > 0):
+        bad = int(np.flatnonzero(np.diff(t) <= 0)[0])
+        raise ValueError(
+            f"h2_figures_of_merit: times_s must be strictly increasing, but "
+            f"times_s[{bad + 1}]={t[bad + 1]!r} follows {t[bad]!r}; sort the points "
+            f"and drop duplicates"
+        )
+    lit = t >= lamp_on_s
+    n_lit = int(lit.sum())
+    if n_lit < 2:
+        raise ValueError(
+            f"h2_figures_of_merit: need at least 2 points at or after lamp-on "
+            f"(lamp_on_s={lamp_on_s!r}), got {n_lit}; sample more during "
+            f"irradiation or check lamp_on_s"
+        )
+    notes: list[str] = []
+
+    # -- dark period: baseline and dark rate -------------------------------------------------
+    t_dark, h2_dark = t[~lit], h2[~lit]
+    dark_rate: float | None = None
+    dark_se: float | None = None
+    if t_dark.size >= 2:
+        dark_fit = linear_fit(t_dark / S_PER_H, h2_dark)
+        dark_rate = dark_fit.slope / catalyst_mass_g
+        dark_se = _finite_or_none(dark_fit.slope_stderr / catalyst_mass_g)
+        baseline = dark_fit.intercept + dark_fit.slope * lamp_on_s / S_PER_H
+    elif t_dark.size == 1:
+        baseline = float(h2_dark[0])
+        notes.append("one dark point: used as the baseline, no dark rate")
+    else:
+        baseline = 0.0
+        notes.append("no dark points: baseline taken as 0 umol, no dark rate")
+
+    # -- irradiation: linear part ------------------------------------------------------------
+    t_h = (t[lit] - lamp_on_s) / S_PER_H
+    y = h2[lit]
+    fit, reached = _linear_window(t_h, y)
+    if not reached:
+        notes.append(
+            f"no initial window of {LINEAR_MIN_POINTS}+ points reached R^2 >= "
+            f"{LINEAR_R_SQUARED_MIN}; rate fitted over all {n_lit} lit points"
+        )
+    if n_lit == 2:
+        notes.append("only 2 points after lamp-on: no standard error for the rate")
+    elif fit.n < n_lit:
+        notes.append(
+            f"linear part: first {fit.n} of {n_lit} lit points ({t_h[0]:.3g}-{t_h[fit.n - 1]:.3g} h)"
+        )
+    rate = fit.slope / catalyst_mass_g
+    rate_se = _finite_or_none(fit.slope_stderr / catalyst_mass_g)
+    if (
+        dark_rate is not None
+        and dark_rate > DARK_SIGMA * (dark_se or 0.0)
+        and dark_rate > DARK_MIN_FRACTION * abs(rate)
+    ):
+        notes.append(
+            f"H2 rose in the dark ({dark_rate:.3g} +/- {dark_se or 0.0:.2g} umol g^-1 h^-1): "
+            f"check for H2 carried over from a previous run or stray light"
+        )
+    total = float(y[-1] - baseline)
+    duration_h = float(t_h[-1])
+
+    # -- apparent quantum yield --------------------------------------------------------------
+    aqy: float | None = None
+    aqy_se: float | None = None
+    photons_umol: float | None = None
+    if wavelength_nm is not None:
+        if light_power_w is None:
+            raise ValueError(
+                "h2_figures_of_merit: wavelength_nm was given without "
+                "light_power_w; pass the optical power measured at the reactor in W"
+            )
+        seconds = duration_h * S_PER_H if irradiated_s is None else irradiated_s
+        photons_umol = photon_moles(light_power_w, seconds, wavelength_nm) * UMOL_PER_MOL
+        aqy = 2.0 * total / photons_umol * 100.0
+        if math.isfinite(fit.residual_std):
+            # the last point and the baseline each carry about one point's scatter
+            aqy_se = abs(aqy) * math.sqrt(2.0) * fit.residual_std / abs(total) if total else None
+    elif light_power_w is not None:
+        notes.append("AQY not computed: broadband light; give wavelength_nm for monochromatic light")
+    else:
+        notes.append("AQY not computed: no monochromatic wavelength and light power given")
+
+    # -- leak --------------------------------------------------------------------------------
+    messages: list[str] = []
+    for name, values in (("N2", n2_umol), ("O2", o2_umol)):
+        if values is None:
+            continue
+        series = _as_series(f"{name.lower()}_umol", values, n)
+        message = _leak_check(name, t / S_PER_H, series) if n >= 3 else None
+        if message:
+            messages.append(message)
+
+    return H2Result(
+        times_h=t_h,
+        cumulative_umol=y.copy(),
+        rate_umol_per_g_h=rate,
+        rate_stderr=rate_se,
+        fit_intercept_umol=fit.intercept,
+        fit_window_h=(float(t_h[0]), float(t_h[fit.n - 1])),
+        r_squared=fit.r_squared,
+        linear_points=fit.n,
+        total_umol=total,
+        duration_h=duration_h,
+        baseline_umol=float(baseline),
+        catalyst_mass_g=float(catalyst_mass_g),
+        dark_rate_umol_per_g_h=dark_rate,
+        dark_rate_stderr=dark_se,
+        aqy_percent=aqy,
+        aqy_stderr=aqy_se,
+        photons_umol=photons_umol,
+        leak_suspect=bool(messages),
+        leak_message="; ".join(messages),
+        notes=notes,
+    )

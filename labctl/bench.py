@@ -1,0 +1,217 @@
+"""Open a bench: build and connect its devices, on the real instruments or on the simulators.
+
+``open_bench`` is the one place that reaches ``sim`` (and only when a simulated bench is asked
+for).  It also wires the GC's chromatogram processor: peak integration and the latest valid
+calibration per gas (``labctl.chromatography``).  On a simulated bench with
+``calibrations = "auto"`` the GC is calibrated once against the simulated instrument itself
+(standards injected, peaks integrated, lines fitted) and the result is saved like any other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devices.gc import PeakAmount
+from labctl.chromatography import (
+    DEFAULT_WINDOWS,
+    Calibration,
+    CalibrationError,
+    fit_calibration,
+    integrate_peaks,
+    read_chromatogram,
+)
+from labctl.config import SIM, BenchConfig
+
+# Standards injected to calibrate a simulated GC (µmol in the sample loop).
+SIM_STANDARDS_UMOL: Mapping[str, tuple[float, ...]] = {
+    "H2": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+    "O2": (0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+    "N2": (0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+    "CH4": (0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+    "CO": (0.02, 0.05, 0.1, 0.5, 1.0, 5.0),
+}
+
+
+class ChromatogramProcessor:
+    """Chromatogram file -> per-gas area and µmol injected, with the calibrations in force."""
+
+    def __init__(self, calibrations: Mapping[str, Calibration]) -> None:
+        self.calibrations = dict(calibrations)
+
+    def __call__(self, path: Path) -> dict[str, PeakAmount]:
+        chrom = read_chromatogram(path)
+        peaks = integrate_peaks(chrom, DEFAULT_WINDOWS)
+        out: dict[str, PeakAmount] = {}
+        for gas, peak in peaks.items():
+            cal = self.calibrations.get(gas)
+            if cal is None:
+                out[gas] = PeakAmount(peak.area, math.nan, False)
+            elif not peak.detected:
+                out[gas] = PeakAmount(peak.area, 0.0, True)
+            else:
+                res = cal.amount(peak.area)
+                out[gas] = PeakAmount(peak.area, res.amount_umol, res.in_range)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {gas: cal.to_dict() for gas, cal in self.calibrations.items()}
+
+
+@dataclass
+class Bench:
+    """An open bench: its configuration, connected devices and, if simulated, its simulators."""
+
+    config: BenchConfig
+    devices: dict[str, Any]
+    simulated: bool
+    processor: ChromatogramProcessor
+    sim: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def load_sample(self, **sample: Any) -> None:
+        """On a simulated bench, put the sample the plan describes into the model."""
+        if self.sim is not None and "catalyst_mass_g" in sample:
+            self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"])
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "bench": self.config.name,
+            "bench_file": str(self.config.path) if self.config.path else f"packaged:{self.config.name}",
+            "simulated": self.simulated,
+            "limits": self.config.limits(),
+            "gc_calibrations": self.processor.describe(),
+        }
+
+
+def load_calibrations(folder: Path, gases: tuple[str, ...]) -> dict[str, Calibration]:
+    cals: dict[str, Calibration] = {}
+    for gas in gases:
+        path = folder / f"{gas}.json"
+        if path.is_file():
+            cals[gas] = Calibration.load(path)
+    return cals
+
+
+async def calibrate_sim_gc(gc_sim: Any, folder: Path, gases: tuple[str, ...]) -> dict[str, Calibration]:
+    """Inject standards into the simulated GC, integrate, fit, save; return the calibrations."""
+    import asyncio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cals: dict[str, Calibration] = {}
+    for gas in gases:
+        amounts = SIM_STANDARDS_UMOL.get(gas)
+        if not amounts:
+            continue
+        areas = []
+        for umol in amounts:
+            path = gc_sim.inject_standard(gas, umol)
+            chrom = await asyncio.to_thread(read_chromatogram, path)
+            areas.append(integrate_peaks(chrom, DEFAULT_WINDOWS)[gas].area)
+            path.unlink()
+        try:
+            cal = fit_calibration(gas, amounts, areas, method=gc_sim.method.name)
+        except CalibrationError:
+            continue
+        cal.save(folder / f"{gas}.json")
+        cals[gas] = cal
+    return cals
+
+
+async def open_bench(cfg: BenchConfig, *, data_dir: Path, simulate: bool | None = None) -> Bench:
+    """Build and connect the bench's devices; must run on the RunEngine's loop.
+
+    :param simulate: force the in-process simulators (a dry run of a real bench's file);
+        by default the instruments addressed ``"sim"`` are simulated.
+    """
+    use_sim = (
+        simulate if simulate is not None else (cfg.lamp.address == SIM and cfg.gc.trigger_address == SIM)
+    )
+    if use_sim:
+        return await _open_sim(cfg, data_dir=data_dir)
+    return await _open_real(cfg, data_dir=data_dir)
+
+
+async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
+    from sim.bench import build_sim_bench
+
+    export_dir = data_dir / "sim" / cfg.name / "gc-export"
+    cal_dir = data_dir / "calibrations" / f"sim-{cfg.name}"
+    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
+    sim = await build_sim_bench(
+        export_dir=export_dir,
+        processor=processor,
+        lamp_max_power_w=cfg.lamp.max_power_w,
+        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
+        temperature_k=cfg.reactor.temperature_k,
+        pressure_pa=cfg.reactor.pressure_pa,
+        loop_volume_ml=cfg.gc.loop_volume_ml,
+        loop_temperature_k=cfg.gc.loop_temperature_k,
+        loop_pressure_pa=cfg.gc.loop_pressure_pa,
+        gc_run_time_s=cfg.gc.run_time_s,
+        gases=cfg.gc.gases,
+        catalyst=cfg.simulation.catalyst,
+        leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
+        seed=cfg.simulation.seed,
+        gc_poll_s=cfg.gc.poll_s,
+    )
+    notes = []
+    missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
+    if missing:
+        processor.calibrations.update(await calibrate_sim_gc(sim.gc_sim, cal_dir, tuple(missing)))
+        notes.append(f"calibrated the simulated GC for {', '.join(missing)} (saved in {cal_dir})")
+    return Bench(cfg, sim.devices, True, processor, sim=sim, notes=notes)
+
+
+async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
+    from devices.drivers.numato_relay import NumatoRelay
+    from devices.drivers.oriel_lamp import OrielLampDriver
+    from devices.gc import GasChromatograph
+    from devices.lamp import ArcLamp
+    from devices.photoreactor import BenchClock, Photoreactor
+    from devices.transports import SerialTransport
+
+    base = cfg.path.parent if cfg.path else Path.cwd()
+    cal_dir = Path(cfg.gc.calibrations) if cfg.gc.calibrations else data_dir / "calibrations" / cfg.name
+    if not cal_dir.is_absolute():
+        cal_dir = base / cal_dir
+    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
+    export_dir = Path(cfg.gc.export_dir)
+    if not export_dir.is_absolute():
+        export_dir = base / export_dir
+    lamp = ArcLamp(
+        OrielLampDriver(
+            SerialTransport("lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s)
+        ),
+        max_power_w=cfg.lamp.max_power_w,
+        name="lamp",
+    )
+    gc = GasChromatograph(
+        NumatoRelay(SerialTransport("gc", cfg.gc.trigger_address, timeout=2.0)),
+        export_dir,
+        processor,
+        gases=cfg.gc.gases,
+        run_time_s=cfg.gc.run_time_s,
+        poll_s=cfg.gc.poll_s,
+        loop_volume_ml=cfg.gc.loop_volume_ml,
+        loop_temperature_k=cfg.gc.loop_temperature_k,
+        loop_pressure_pa=cfg.gc.loop_pressure_pa,
+        name="gc",
+    )
+    reactor = Photoreactor(
+        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
+        temperature_k=cfg.reactor.temperature_k,
+        pressure_pa=cfg.reactor.pressure_pa,
+        name="reactor",
+    )
+    devices: dict[str, Any] = {"lamp": lamp, "gc": gc, "reactor": reactor, "clock": BenchClock(name="clock")}
+    for dev in devices.values():
+        await dev.connect()
+    notes = []
+    missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
+    if missing:
+        notes.append(f"no GC calibration for {', '.join(missing)} in {cal_dir}; their amounts will be NaN")
+    return Bench(cfg, devices, bool(cfg.simulated), processor, notes=notes)

@@ -1,0 +1,215 @@
+"""Bench files: which instruments a bench has, how each is reached, and its safety limits.
+
+A bench is a TOML file.  Quantities carry units (``"500 W"``, ``"7 min"``) and are converted
+once, here.  An address of ``"sim"`` means the instrument's protocol simulator in-process;
+``socket://host:port`` reaches a simulator served by ``labctl sim serve`` (or a serial-over-TCP
+adapter); anything else is a serial port or VISA resource.  The packaged simulated bench is
+``labctl/benches/sim.toml``; ``--bench sim`` names it.
+
+Example::
+
+    [bench]
+    name = "photoreactor-1"
+
+    [lamp]
+    driver = "oriel-69907"
+    address = "/dev/ttyUSB0"
+    max_power = "500 W"
+
+    [gc]
+    trigger_address = "/dev/ttyACM0"
+    export_dir = "D:/GC/export"
+    run_time = "7 min"
+    loop_volume = "0.5 mL"
+    calibrations = "calibrations/"      # one <GAS>.json per gas, made by labctl's calibration
+
+    [reactor]
+    headspace_volume = "20 mL"
+    temperature = "25 degC"
+    pressure = "1 atm"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from labctl.units import UnitError, to_unit
+
+SIM = "sim"
+
+
+class BenchError(ValueError):
+    """A bench file that cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class LampConfig:
+    driver: str
+    address: str
+    max_power_w: float
+    baudrate: int = 9600
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class GcConfig:
+    trigger_address: str
+    export_dir: str
+    run_time_s: float
+    loop_volume_ml: float
+    loop_temperature_k: float
+    loop_pressure_pa: float
+    gases: tuple[str, ...]
+    calibrations: str
+    poll_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ReactorConfig:
+    headspace_volume_ml: float
+    temperature_k: float
+    pressure_pa: float
+    max_temperature_k: float
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    catalyst: str = "Co2+:(CdSe)13 network"
+    leak_rate_ml_per_h: float = 0.0
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    path: Path | None
+    lamp: LampConfig
+    gc: GcConfig
+    reactor: ReactorConfig
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+
+    @property
+    def simulated(self) -> bool:
+        """True when every instrument is a simulator (in-process or served)."""
+        return self._simulated
+
+    _simulated: bool = False
+
+    def limits(self) -> dict[str, str]:
+        return {
+            "lamp_max_power": f"{self.lamp.max_power_w:g} W",
+            "reactor_max_temperature": f"{self.reactor.max_temperature_k - 273.15:g} degC",
+        }
+
+
+def _q(section: str, table: dict[str, Any], key: str, unit: str, default: str | None = None) -> float:
+    value = table.get(key, default)
+    if value is None:
+        raise BenchError(f"[{section}] needs '{key}' (a quantity in {unit}, e.g. \"1 {unit}\")")
+    try:
+        return to_unit(f"[{section}] {key}", value, unit)
+    except UnitError as exc:
+        raise BenchError(str(exc)) from exc
+
+
+def _table(data: dict[str, Any], name: str, origin: str) -> dict[str, Any]:
+    table = data.get(name)
+    if not isinstance(table, dict):
+        raise BenchError(f"{origin}: missing [{name}] section; see the example in labctl.config")
+    return table
+
+
+def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | None = None) -> BenchConfig:
+    bench = data.get("bench", {})
+    lamp = _table(data, "lamp", origin)
+    gc = _table(data, "gc", origin)
+    reactor = _table(data, "reactor", origin)
+    sim = data.get("simulation", {})
+    lamp_cfg = LampConfig(
+        driver=str(lamp.get("driver", "oriel-69907")),
+        address=str(lamp.get("address", "")),
+        max_power_w=_q("lamp", lamp, "max_power", "W"),
+        baudrate=int(lamp.get("baudrate", 9600)),
+        timeout_s=_q("lamp", lamp, "timeout", "s", "2 s"),
+    )
+    if lamp_cfg.driver not in ("oriel-69907", "oriel-69911", "oriel-69920"):
+        raise BenchError(
+            f"{origin}: [lamp] driver={lamp_cfg.driver!r} is not known; use one of "
+            "oriel-69907, oriel-69911, oriel-69920"
+        )
+    gc_cfg = GcConfig(
+        trigger_address=str(gc.get("trigger_address", "")),
+        export_dir=str(gc.get("export_dir", "gc-export")),
+        run_time_s=_q("gc", gc, "run_time", "s", "7 min"),
+        loop_volume_ml=_q("gc", gc, "loop_volume", "mL", "0.5 mL"),
+        loop_temperature_k=_q("gc", gc, "loop_temperature", "K", "25 degC"),
+        loop_pressure_pa=_q("gc", gc, "loop_pressure", "Pa", "1 atm"),
+        gases=tuple(gc.get("gases", ("H2", "O2", "N2", "CH4", "CO"))),
+        calibrations=str(gc.get("calibrations", "")),
+        poll_s=_q("gc", gc, "poll", "s", "2 s"),
+    )
+    reactor_cfg = ReactorConfig(
+        headspace_volume_ml=_q("reactor", reactor, "headspace_volume", "mL"),
+        temperature_k=_q("reactor", reactor, "temperature", "K", "25 degC"),
+        pressure_pa=_q("reactor", reactor, "pressure", "Pa", "1 atm"),
+        max_temperature_k=_q("reactor", reactor, "max_temperature", "K", "60 degC"),
+    )
+    sim_cfg = SimulationConfig(
+        catalyst=str(sim.get("catalyst", SimulationConfig.catalyst)),
+        leak_rate_ml_per_h=_q("simulation", sim, "leak_rate", "mL/h", "0 mL/h"),
+        seed=int(sim.get("seed", 1)),
+    )
+    addresses = [lamp_cfg.address, gc_cfg.trigger_address]
+    for what, addr in (
+        ("[lamp] address", lamp_cfg.address),
+        ("[gc] trigger_address", gc_cfg.trigger_address),
+    ):
+        if not addr:
+            raise BenchError(f'{origin}: {what} is empty; give a port, URL, or "sim"')
+    simulated = bool(bench.get("simulated", all(a == SIM for a in addresses)))
+    cfg = BenchConfig(
+        name=str(bench.get("name", path.stem if path else "bench")),
+        path=path,
+        lamp=lamp_cfg,
+        gc=gc_cfg,
+        reactor=reactor_cfg,
+        simulation=sim_cfg,
+        _simulated=simulated,
+    )
+    return cfg
+
+
+def packaged_benches() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in resources.files("labctl").joinpath("benches").iterdir()
+        if p.name.endswith(".toml")
+    )
+
+
+def load_bench(name_or_path: str) -> BenchConfig:
+    """Load a packaged bench by name (``sim``) or a bench file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise BenchError(f"bench file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+        origin = str(path)
+    else:
+        res = resources.files("labctl").joinpath("benches", f"{name_or_path}.toml")
+        if not res.is_file():
+            raise BenchError(
+                f"no bench named {name_or_path!r}; packaged benches: {', '.join(packaged_benches())}, "
+                "or give the path of a bench .toml file"
+            )
+        text = res.read_text(encoding="utf-8")
+        origin, path = f"packaged bench {name_or_path!r}", None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{origin}: not valid TOML: {exc}") from exc
+    return parse_bench(data, origin=origin, path=path)

@@ -1,0 +1,82 @@
+"""Runtime interlocks: a watchdog that polls hazard checks and trips the run to a safe state.
+
+Bluesky's suspenders subscribe with ``event_type=``, which ophyd-async signals do not accept,
+so labctl watches with its own task on the RunEngine loop.  Every ``period_s`` of loop time it
+awaits each check (an async callable returning ``None`` when all is well, or a reason); a
+reason, or an exception from a check (an instrument that stopped answering), trips it:
+
+1. the ``make_safe`` actions run at once (lamp off), each on its own, errors logged;
+2. the RunEngine is asked to pause from a helper thread (``RE.request_pause`` is thread-safe);
+3. the session then aborts the run with the recorded reason, so the plan's ``finally`` paths
+   run and the stop document carries ``exit_status='abort'`` and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[str | None]]
+Action = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Watchdog:
+    checks: Sequence[Check]
+    make_safe: Sequence[Action]
+    request_pause: Callable[[], None]
+    period_s: float = 1.0
+    reason: str | None = None
+    polls: int = 0
+    safe_errors: list[str] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while self.reason is None:
+            await asyncio.sleep(self.period_s)
+            for check in self.checks:
+                try:
+                    why = await check()
+                except Exception as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                if why:
+                    await self.trip(why)
+                    return
+            self.polls += 1
+
+    async def trip(self, reason: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        logger.error("interlock tripped: %s", reason)
+        for action in self.make_safe:
+            try:
+                await action()
+            except Exception as exc:
+                msg = f"could not reach the safe state ({type(exc).__name__}: {exc})"
+                logger.error(msg)
+                self.safe_errors.append(msg)
+        threading.Thread(target=self._pause, name="labctl-trip", daemon=True).start()
+
+    def _pause(self) -> None:
+        try:
+            self.request_pause()
+        except Exception as exc:  # the run may have just ended on its own
+            logger.info("pause after trip not needed: %s", exc)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

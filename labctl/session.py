@@ -1,0 +1,277 @@
+"""A RunEngine session: one loop (real or virtual time), a bench, the recording chain, progress.
+
+``Session`` owns the RunEngine and its event loop.  For each run it subscribes
+
+* a :class:`~labctl.catalog.JsonLinesWriter` (every document on disk at once, flushed),
+* a :class:`~labctl.catalog.CatalogWriter` into the embedded Tiled catalog (worker thread),
+* a progress bar (rich) driven by the loop's clock against the plan's planned duration,
+* in memory, the documents (for the figures of merit and the report),
+
+and runs the plan under a :class:`~labctl.safety.Watchdog` of the bench's hazards.  Ctrl-C
+pauses the RunEngine at once and the run is aborted with the reason "interrupted by the
+operator (Ctrl-C)"; a tripped interlock aborts it with the interlock's reason.  In every case
+the plan's own ``finally`` paths switch the hazards off, the stop document records the exit
+status and reason, and everything measured is in the JSON-lines file and the catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labctl.bench import Bench, open_bench
+from labctl.catalog import Catalog, CatalogWriter, JsonLinesWriter
+from labctl.clock import VirtualTimeLoop
+from labctl.config import BenchConfig
+from labctl.safety import Watchdog
+
+logger = logging.getLogger(__name__)
+
+Documents = list[tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class RunOutcome:
+    """What a run left behind."""
+
+    uid: str | None
+    exit_status: str
+    reason: str
+    documents: Documents
+    virtual_s: float
+    wall_s: float
+    jsonl: Path | None = None
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    catalog_errors: list[str] = field(default_factory=list)
+    safe_state_errors: list[str] = field(default_factory=list)
+
+    @property
+    def start(self) -> dict[str, Any]:
+        return next((d for n, d in self.documents if n == "start"), {})
+
+
+class _Progress:
+    """Progress bar over the plan's planned duration, advanced by loop time."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+        self._t0 = 0.0
+        self._total = 0.0
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        now = asyncio.get_running_loop().time()
+        if name == "start":
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._total = float(doc.get("planned_duration_s") or 1.0)
+            self._t0 = now
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[clock]}"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                doc.get("plan_name", "run"), total=self._total, clock="0:00:00"
+            )
+        elif self._progress is not None:
+            done = min(now - self._t0, self._total)
+            self._progress.update(self._task, completed=done, clock=_hms(now - self._t0))
+            if name == "stop":
+                self._progress.stop()
+                self._progress = None
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Session:
+    """A RunEngine with a bench and a recording chain.
+
+    :param speed: ``None`` for the ordinary loop (real bench, real time); ``math.inf`` for
+        virtual time; a number for a speed factor (simulated benches only).
+    :param data_dir: the data folder (catalog, JSON-lines, reports, calibrations).
+    :param record: write runs to the JSON-lines files and the catalog (False for a dry run).
+    :param progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        speed: float | None = None,
+        record: bool = True,
+        progress: bool = False,
+    ) -> None:
+        from bluesky import RunEngine
+
+        self.data_dir = data_dir
+        self.speed = speed
+        self.loop: asyncio.AbstractEventLoop = (
+            VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
+        )
+        self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
+        self.record = record
+        self.progress = progress
+        self.bench: Bench | None = None
+        self._catalog: Catalog | None = None
+        self._interrupt: str | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def call(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run a coroutine on the session's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def open_bench(self, cfg: BenchConfig, *, simulate: bool | None = None) -> Bench:
+        self.bench = self.call(open_bench(cfg, data_dir=self.data_dir, simulate=simulate))
+        return self.bench
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.data_dir).open()
+        return self._catalog
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running --------------------------------------------------------------------------------
+    def _watchdog(self) -> Watchdog | None:
+        if self.bench is None or "lamp" not in self.bench.devices:
+            return None
+        lamp = self.bench.devices["lamp"]
+        from devices.lamp import LampState
+
+        async def lamp_off() -> None:
+            await lamp.set(LampState.OFF)
+
+        return Watchdog(
+            checks=[lamp.check_safe],
+            make_safe=[lamp_off],
+            request_pause=lambda: self.RE.request_pause(defer=False),
+            period_s=1.0,
+        )
+
+    def run(
+        self,
+        plan: Generator[Any, Any, Any],
+        *,
+        md: dict[str, Any] | None = None,
+        msg_log: Callable[[float, Any], None] | None = None,
+    ) -> RunOutcome:
+        """Run ``plan`` to its end, whatever happens; return what it left behind."""
+        from bluesky.utils import RunEngineInterrupted
+
+        docs: Documents = []
+        subs = [self.RE.subscribe(lambda n, d: docs.append((n, d)))]
+        jsonl = catalog_writer = None
+        if self.record:
+            jsonl = JsonLinesWriter(self.data_dir / "runs")
+            catalog_writer = CatalogWriter(self.catalog().client)
+            subs += [self.RE.subscribe(jsonl), self.RE.subscribe(catalog_writer)]
+        subs.append(self.RE.subscribe(_Progress(self.progress)))
+        if msg_log is not None:
+            self.RE.msg_hook = lambda msg: msg_log(self.loop.time(), msg)
+        watchdog = self._watchdog()
+        self._interrupt = None
+        old_handler = None
+        if threading.current_thread() is threading.main_thread():
+            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        t_wall, t_loop = time.perf_counter(), self.loop.time()
+        exit_status, reason = "success", ""
+        try:
+            if watchdog is not None:
+                self.call(_start(watchdog))
+            try:
+                self.RE(plan, **(md or {}))
+            except RunEngineInterrupted:
+                why = (watchdog.reason if watchdog else None) or self._interrupt or "paused"
+                if watchdog and watchdog.reason:
+                    why = f"interlock tripped: {why}"
+                try:
+                    self.RE.abort(reason=why)
+                except Exception as exc:
+                    logger.error("abort cleanup raised: %s", exc)
+            except Exception as exc:  # plan failure: the stop document has it already
+                logger.info("plan ended with %s: %s", type(exc).__name__, exc)
+        finally:
+            if watchdog is not None:
+                self.call(watchdog.stop())
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+            self.RE.msg_hook = None
+            for token in subs:
+                self.RE.unsubscribe(token)
+            if catalog_writer is not None:
+                catalog_writer.close()
+            if jsonl is not None:
+                jsonl.close()
+        stop = next((d for n, d in docs if n == "stop"), {})
+        start = next((d for n, d in docs if n == "start"), {})
+        exit_status = stop.get("exit_status", "fail" if docs else "not started")
+        reason = stop.get("reason", "") or reason
+        return RunOutcome(
+            uid=start.get("uid"),
+            exit_status=exit_status,
+            reason=reason,
+            documents=docs,
+            virtual_s=self.loop.time() - t_loop,
+            wall_s=time.perf_counter() - t_wall,
+            jsonl=(self.data_dir / "runs" / f"{start['uid']}.jsonl") if self.record and start else None,
+            catalog_errors=list(catalog_writer.errors) if catalog_writer else [],
+            safe_state_errors=list(watchdog.safe_errors) if watchdog else [],
+        )
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self._interrupt = "interrupted by the operator (Ctrl-C)"
+        threading.Thread(
+            target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True
+        ).start()
+
+
+async def _start(watchdog: Watchdog) -> None:
+    watchdog.start()
+
+
+def _quiet(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception as exc:
+        logger.info("%s", exc)
+
+
+def speed_for(bench_simulated: bool, requested: float | None) -> float | None:
+    """The loop speed to use: virtual by default on a simulated bench, real time otherwise."""
+    if not bench_simulated:
+        if requested not in (None, 1.0):
+            raise ValueError(
+                "time compression (--time virtual or xN) is only possible on a simulated bench; "
+                "a real instrument runs in real time"
+            )
+        return None
+    return math.inf if requested is None else requested

@@ -1,0 +1,178 @@
+"""The simulated bench: the real drivers and devices wired to protocol simulators, one shared model.
+
+``build_sim_bench`` makes one photoreactor physics model lit by the simulated arc lamp, a GC
+simulator that samples that model's headspace, and connects the *real* ``OrielLampDriver`` and
+``NumatoRelay`` drivers to them through in-process transports.  A plan on this bench runs the
+same driver and device code as on the real bench; only the far end of the wire differs.
+
+Must be called on the RunEngine's loop (the simulators read that loop's clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devices.drivers.numato_relay import NumatoRelay
+from devices.drivers.oriel_lamp import OrielLampDriver
+from devices.gc import ChromatogramProcessor, GasChromatograph
+from devices.lamp import ArcLamp
+from devices.photoreactor import BenchClock, Photoreactor
+from devices.transports import InProcessTransport
+from sim.gc import GcSimulator
+from sim.oriel_lamp import OrielLampSimulator
+from sim.photoreactor import CO_CDSE13_NETWORK, PhotocatalystSpec
+from sim.photoreactor import Photoreactor as PhotoreactorModel
+
+CATALYSTS: Mapping[str, PhotocatalystSpec] = {CO_CDSE13_NETWORK.name: CO_CDSE13_NETWORK}
+
+
+def loop_clock() -> Callable[[], float]:
+    """The running loop's clock (virtual in a dry run)."""
+    loop = asyncio.get_running_loop()
+    return loop.time
+
+
+def find_catalyst(name: str) -> PhotocatalystSpec:
+    for key, spec in CATALYSTS.items():
+        if name.strip().lower() in (key.lower(), spec.name.lower()):
+            return spec
+    raise KeyError(f"no simulated photocatalyst named {name!r}; known: {', '.join(CATALYSTS)}")
+
+
+@dataclass
+class SimBench:
+    """The simulators and models behind a simulated bench, and the devices connected to them."""
+
+    lamp_sim: OrielLampSimulator
+    gc_sim: GcSimulator
+    model: PhotoreactorModel
+    devices: dict[str, Any]
+    loop_volume_ml: float
+    loop_temperature_k: float
+    loop_pressure_pa: float
+    notes: list[str] = field(default_factory=list)
+
+    def load_sample(self, *, catalyst_mass_g: float) -> None:
+        """What the operator does before a run: weigh the catalyst into the reactor."""
+        self.model.catalyst_mass_g = catalyst_mass_g
+
+    def ground_truth(self, t0: float, t1: float) -> dict[str, float]:
+        """The model's own H2 rate between two loop times (µmol g^-1 h^-1)."""
+        return {"rate": self.model.true_rate_umol_per_g_h(t0, t1)}
+
+
+def build_models(
+    *,
+    export_dir: Path,
+    headspace_volume_ml: float,
+    temperature_k: float,
+    loop_volume_ml: float,
+    loop_temperature_k: float,
+    loop_pressure_pa: float,
+    gc_run_time_s: float,
+    catalyst: str,
+    catalyst_mass_g: float = 0.010,
+    leak_rate_ml_per_h: float = 0.0,
+    seed: int = 1,
+    lamp_power_limit_w: int = 1000,
+) -> tuple[OrielLampSimulator, PhotoreactorModel, GcSimulator]:
+    """The three simulators sharing one physics model (usable on any loop, or served on TCP)."""
+    clock = _deferred_loop_clock()
+    lamp_sim = OrielLampSimulator(clock, power_limit=lamp_power_limit_w)
+    model = PhotoreactorModel(
+        clock,
+        lamp_sim,
+        catalyst=find_catalyst(catalyst),
+        catalyst_mass_g=catalyst_mass_g,
+        headspace_volume_ml=headspace_volume_ml,
+        temperature_k=temperature_k,
+        leak_rate_ml_air_per_h=leak_rate_ml_per_h,
+        rng_seed=seed,
+    )
+
+    def sampler() -> dict[str, float]:
+        return model.sample(loop_volume_ml, loop_temperature_k, loop_pressure_pa)
+
+    gc_sim = GcSimulator(clock, sampler, export_dir, run_time_s=gc_run_time_s, seed=seed + 100)
+    return lamp_sim, model, gc_sim
+
+
+def _deferred_loop_clock() -> Callable[[], float]:
+    """A clock that reads whichever asyncio loop is running when it is called."""
+
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    return now
+
+
+async def build_sim_bench(
+    *,
+    export_dir: Path,
+    processor: ChromatogramProcessor,
+    lamp_max_power_w: float,
+    headspace_volume_ml: float,
+    temperature_k: float,
+    pressure_pa: float,
+    loop_volume_ml: float,
+    loop_temperature_k: float,
+    loop_pressure_pa: float,
+    gc_run_time_s: float,
+    gases: tuple[str, ...],
+    catalyst: str,
+    leak_rate_ml_per_h: float = 0.0,
+    seed: int = 1,
+    gc_poll_s: float = 2.0,
+) -> SimBench:
+    lamp_sim, model, gc_sim = build_models(
+        export_dir=export_dir,
+        headspace_volume_ml=headspace_volume_ml,
+        temperature_k=temperature_k,
+        loop_volume_ml=loop_volume_ml,
+        loop_temperature_k=loop_temperature_k,
+        loop_pressure_pa=loop_pressure_pa,
+        gc_run_time_s=gc_run_time_s,
+        catalyst=catalyst,
+        leak_rate_ml_per_h=leak_rate_ml_per_h,
+        seed=seed,
+    )
+    lamp = ArcLamp(
+        OrielLampDriver(InProcessTransport("lamp", lamp_sim, address="sim://lamp")),
+        max_power_w=lamp_max_power_w,
+        name="lamp",
+    )
+    gc = GasChromatograph(
+        NumatoRelay(InProcessTransport("gc", gc_sim, address="sim://gc-trigger")),
+        export_dir,
+        processor,
+        gases=gases,
+        run_time_s=gc_run_time_s,
+        poll_s=gc_poll_s,
+        loop_volume_ml=loop_volume_ml,
+        loop_temperature_k=loop_temperature_k,
+        loop_pressure_pa=loop_pressure_pa,
+        name="gc",
+    )
+    reactor = Photoreactor(
+        headspace_volume_ml=headspace_volume_ml,
+        temperature_k=temperature_k,
+        pressure_pa=pressure_pa,
+        name="reactor",
+    )
+    clock = BenchClock(name="clock")
+    devices: dict[str, Any] = {"lamp": lamp, "gc": gc, "reactor": reactor, "clock": clock}
+    for dev in devices.values():
+        await dev.connect()
+    return SimBench(
+        lamp_sim=lamp_sim,
+        gc_sim=gc_sim,
+        model=model,
+        devices=devices,
+        loop_volume_ml=loop_volume_ml,
+        loop_temperature_k=loop_temperature_k,
+        loop_pressure_pa=loop_pressure_pa,
+    )
