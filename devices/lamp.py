@@ -56,7 +56,7 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         max_power_w: float,
         ignition_timeout_s: float = 30.0,
         status_cache_s: float = 0.2,
-        monitor_period_s: float = 1.0,
+        monitor_period_s: float = 60.0,
         name: str = "",
     ) -> None:
         self.driver = driver

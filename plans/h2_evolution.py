@@ -7,8 +7,9 @@ purged with Ar):
    nothing evolves in the dark), ``sample_interval_s`` apart;
 2. lamp on (power preset, ignition confirmed), recorded in stream ``lamp_on``;
 3. a GC sample every ``sample_interval_s`` of irradiation until ``duration_s``, each with the
-   bench clock and the lamp readbacks, in stream ``primary``; the lamp's power is monitored at
-   1 Hz in stream ``lamp-watts_monitor``;
+   bench clock and the lamp readbacks, in stream ``primary``; the lamp's power is logged
+   (every ``monitor_period_s`` of the lamp device, 1 min by default) in stream
+   ``lamp-watts_monitor``, while the session's watchdog checks the lamp at 1 Hz;
 4. lamp off, on every exit path (success, error, abort, Ctrl-C), via ``finalize_wrapper``.
 
 Times in s, mass in g, power in W, wavelength in nm.  Arguments are checked before the first
