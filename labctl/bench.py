@@ -215,3 +215,58 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     if missing:
         notes.append(f"no GC calibration for {', '.join(missing)} in {cal_dir}; their amounts will be NaN")
     return Bench(cfg, devices, bool(cfg.simulated), processor, notes=notes)
+
+
+async def serve_simulators(
+    cfg: BenchConfig,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    lamp_port: int = 0,
+    gc_port: int = 0,
+    duration: float | None = None,
+    echo: Any = print,
+) -> dict[str, int]:
+    """Serve the lamp and GC-trigger simulators of ``cfg`` on TCP; print a bench file that uses them."""
+    import asyncio
+
+    from sim.bench import build_models
+    from sim.serve import bound_port, serve_simulator
+
+    export_dir = data_dir / "sim" / f"{cfg.name}-served" / "gc-export"
+    lamp_sim, _model, gc_sim = build_models(
+        export_dir=export_dir,
+        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
+        temperature_k=cfg.reactor.temperature_k,
+        loop_volume_ml=cfg.gc.loop_volume_ml,
+        loop_temperature_k=cfg.gc.loop_temperature_k,
+        loop_pressure_pa=cfg.gc.loop_pressure_pa,
+        gc_run_time_s=cfg.gc.run_time_s,
+        catalyst=cfg.simulation.catalyst,
+        leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
+        seed=cfg.simulation.seed,
+    )
+    lamp_srv = await serve_simulator(lamp_sim, host, lamp_port)
+    gc_srv = await serve_simulator(gc_sim, host, gc_port)
+    ports = {"lamp": bound_port(lamp_srv), "gc": bound_port(gc_srv)}
+    echo(f"lamp (Oriel 69907, CR-terminated ASCII): socket://{host}:{ports['lamp']}")
+    echo(f"gc trigger (Numato relay box):          socket://{host}:{ports['gc']}")
+    echo(f"gc export folder:                       {export_dir}")
+    echo("bench file for these simulators:\n")
+    echo(
+        f'[bench]\nname = "sim-tcp"\nsimulated = true\n\n[lamp]\ndriver = "oriel-69907"\n'
+        f'address = "socket://{host}:{ports["lamp"]}"\nmax_power = "{cfg.lamp.max_power_w:g} W"\n\n'
+        f'[gc]\ntrigger_address = "socket://{host}:{ports["gc"]}"\nexport_dir = "{export_dir}"\n'
+        f'run_time = "{cfg.gc.run_time_s:g} s"\nloop_volume = "{cfg.gc.loop_volume_ml:g} mL"\n\n'
+        f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n'
+    )
+    echo("serving; Ctrl-C to stop")
+    try:
+        if duration is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(duration)
+    finally:
+        lamp_srv.close()
+        gc_srv.close()
+    return ports

@@ -1,0 +1,569 @@
+"""The ``labctl`` command line: run and dry-run experiments, browse runs, serve simulators, check devices.
+
+Heavy packages (bluesky, ophyd-async, tiled, matplotlib) are imported inside the commands
+that need them, so ``labctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Instrument control and autonomous experiments for a photocatalysis bench.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="Browse the runs in the catalog.", no_args_is_help=True)
+sim_app = typer.Typer(help="Protocol simulators.", no_args_is_help=True)
+devices_app = typer.Typer(help="Check a bench's instruments.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(sim_app, name="sim")
+app.add_typer(devices_app, name="devices")
+
+BenchOpt = Annotated[str, typer.Option("--bench", "-b", help="packaged bench name (sim) or bench .toml file")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", "-p", help="plan parameter name=value (with units)")
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="LABCTL_DATA_DIR", help="data folder (catalog, runs, reports)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _prepare(experiment: str, bench: str, params: list[str] | None) -> tuple[Any, Any, dict[str, Any]]:
+    from labctl.config import BenchError, load_bench
+    from labctl.experiments import ParameterError, get_experiment, parse_params
+
+    try:
+        exp = get_experiment(experiment)
+        kwargs = exp.resolve(parse_params(params or []))
+        cfg = load_bench(bench)
+    except (ParameterError, BenchError) as exc:
+        _fail(str(exc))
+    return exp, cfg, kwargs
+
+
+def _validate(exp: Any, bench_obj: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Run the plan's own argument checks before anything moves."""
+    from plans.h2_evolution import PlanArgumentError, check_h2_evolution
+
+    d = bench_obj.devices
+    try:
+        if exp.name == "h2-evolution":
+            keys = (
+                "catalyst_mass_g",
+                "lamp_power_w",
+                "duration_s",
+                "sample_interval_s",
+                "dark_samples",
+                "wavelength_nm",
+                "light_power_w",
+            )
+            return check_h2_evolution(d["lamp"], d["gc"], **{k: kwargs.get(k) for k in keys})
+    except PlanArgumentError as exc:
+        _fail(str(exc))
+    return []
+
+
+def _analyze(exp: Any, start: dict[str, Any], tables: Any) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return exp.analyze(start, tables), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+@app.command()
+def run(
+    experiment: Annotated[str, typer.Argument(help="experiment name, e.g. h2-evolution")],
+    bench: BenchOpt = "sim",
+    param: ParamOpt = None,
+    time_mode: Annotated[
+        str | None,
+        typer.Option("--time", help="simulated benches: 'virtual' (default), 'real' or a speed factor 'x60'"),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run an experiment on a bench; record it in the catalog and write its report."""
+    from labctl.catalog import resolve_data_dir
+    from labctl.clock import parse_speed
+    from labctl.experiments import h2_series, tables_from_documents
+    from labctl.report import write_report
+    from labctl.session import Session, speed_for
+
+    exp, cfg, kwargs = _prepare(experiment, bench, param)
+    try:
+        speed = speed_for(cfg.simulated, parse_speed(time_mode) if time_mode else None)
+    except ValueError as exc:
+        _fail(str(exc))
+    ddir = resolve_data_dir(data_dir)
+    with Session(data_dir=ddir, speed=speed, record=True, progress=progress and not as_json) as session:
+        bench_obj = session.open_bench(cfg)
+        for note in bench_obj.notes:
+            typer.echo(note, err=True)
+        _validate(exp, bench_obj, kwargs)
+        bench_obj.load_sample(**kwargs)
+        md = bench_obj.metadata()
+        md["time_mode"] = (
+            "real" if speed in (None, 1.0) else ("virtual" if math.isinf(speed) else f"x{speed:g}")
+        )
+        outcome = session.run(exp.build(bench_obj, kwargs), md=md)
+        stop = next((d for n, d in outcome.documents if n == "stop"), {})
+        figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
+        series = None
+        if figures is not None:
+            series = h2_series(outcome.start, tables_from_documents(outcome.documents))
+            if bench_obj.sim is not None:
+                figures["model_rate"] = _model_rate(session, bench_obj, series, figures)
+        files = (
+            write_report(
+                ddir / "reports" / outcome.uid,
+                start=outcome.start,
+                stop=stop,
+                figures=figures,
+                series=series,
+                error=error,
+            )
+            if outcome.uid
+            else {}
+        )
+    result = {
+        "uid": outcome.uid,
+        "experiment": exp.name,
+        "simulated": cfg.simulated,
+        "exit_status": outcome.exit_status,
+        "reason": outcome.reason,
+        "figures": figures,
+        "analysis_error": error,
+        "virtual_duration_s": outcome.virtual_s,
+        "wall_s": outcome.wall_s,
+        "jsonl": str(outcome.jsonl) if outcome.jsonl else None,
+        "report": {k: str(v) for k, v in files.items()},
+        "catalog_errors": outcome.catalog_errors,
+        "safe_state_errors": outcome.safe_state_errors,
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        _print_run_summary(result)
+    if outcome.exit_status != "success":
+        raise typer.Exit(1)
+
+
+def _model_rate(
+    session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any]
+) -> float | None:
+    """The simulator's own H2 rate over the fitted window (ground truth, simulated benches only)."""
+    origin = getattr(bench_obj.devices["clock"], "_origin", None)
+    w0, w1 = figures.get("fit_window_h") or (None, None)
+    if origin is None or w0 is None or series.get("lamp_on_s") is None:
+        return None
+    t_on = origin + series["lamp_on_s"]
+
+    async def truth() -> float:
+        return float(bench_obj.sim.ground_truth(t_on + w0 * 3600, t_on + w1 * 3600)["rate"])
+
+    return float(session.call(truth()))
+
+
+def _print_run_summary(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
+    status = result["exit_status"]
+    color = "green" if status == "success" else "red"
+    c.print(
+        f"run [bold]{result['uid']}[/bold]{sim}: [{color}]{status}[/{color}] {result.get('reason') or ''}"
+    )
+    figs = result.get("figures")
+    if figs:
+        t = Table(title="figures of merit")
+        t.add_column("figure")
+        t.add_column("value", justify="right")
+        keys = (
+            "rate",
+            "rate_stderr",
+            "model_rate",
+            "r_squared",
+            "total_umol",
+            "aqy",
+            "dark_rate",
+            "leak_suspect",
+        )
+        for key in keys:
+            if key == "model_rate" and key not in figs:
+                continue
+            v = figs.get(key)
+            t.add_row(key, f"{v:.4g}" if isinstance(v, float) else str(v))
+        c.print(t)
+        for note in figs.get("notes", []):
+            c.print(f"  note: {note}")
+    elif result.get("analysis_error"):
+        c.print(f"no figures of merit: {result['analysis_error']}")
+    for kind, path in (result.get("report") or {}).items():
+        c.print(f"  {kind}: {path}")
+    if result.get("jsonl"):
+        c.print(f"  documents: {result['jsonl']}")
+
+
+@app.command("dry-run")
+def dry_run(
+    experiment: Annotated[str, typer.Argument(help="experiment name, e.g. h2-evolution")],
+    bench: BenchOpt = "sim",
+    param: ParamOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the real plan on the simulated twin of a bench in virtual time; record nothing.
+
+    Reports the estimated duration, a timeline of the steps, the limit checks and the
+    predicted figures of merit.
+    """
+    from labctl.experiments import tables_from_documents
+    from labctl.session import Session
+
+    exp, cfg, kwargs = _prepare(experiment, bench, param)
+    timeline: list[dict[str, Any]] = []
+
+    def log(t: float, msg: Any) -> None:
+        if (
+            msg.command in ("set", "trigger", "open_run", "close_run", "sleep")
+            and getattr(msg, "obj", None) is not None
+        ) or msg.command in ("open_run", "close_run"):
+            obj = getattr(msg.obj, "name", "") if msg.obj is not None else ""
+            if msg.command == "set" and obj == "clock":
+                return
+            timeline.append(
+                {"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]}
+            )
+
+    with tempfile.TemporaryDirectory(prefix="labctl-dry-") as tmp:
+        with Session(data_dir=Path(tmp), speed=math.inf, record=False) as session:
+            bench_obj = session.open_bench(cfg, simulate=True)
+            checks = _validate(exp, bench_obj, kwargs)
+            bench_obj.load_sample(**kwargs)
+            md = bench_obj.metadata()
+            md.update(simulated=True, dry_run=True)
+            outcome = session.run(exp.build(bench_obj, kwargs), md=md)
+        figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
+    t0 = timeline[0]["t"] if timeline else 0.0
+    steps = _condense(timeline, t0)
+    result = {
+        "experiment": exp.name,
+        "bench": cfg.name,
+        "exit_status": outcome.exit_status,
+        "reason": outcome.reason,
+        "estimated_duration_s": outcome.virtual_s,
+        "wall_s": outcome.wall_s,
+        "checks": checks,
+        "limits": cfg.limits(),
+        "timeline": steps,
+        "figures": figures,
+        "analysis_error": error,
+    }
+    if figures:
+        result.update(
+            {k: v for k, v in figures.items() if k in ("rate", "aqy", "total_umol", "leak_suspect")}
+        )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        from rich.console import Console
+
+        c = Console()
+        c.print(f"[bold]dry run of {exp.name}[/bold] on the simulated twin of bench '{cfg.name}'")
+        c.print(
+            f"estimated duration: [bold]{_hms(outcome.virtual_s)}[/bold] "
+            f"(simulated in {outcome.wall_s:.1f} s); exit status {outcome.exit_status}"
+        )
+        c.print("limit checks passed:")
+        for chk in checks:
+            c.print(f"  ✓ {chk}")
+        c.print("timeline:")
+        for step in steps:
+            c.print(f"  {_hms(step['t_s'])}  {step['step']}")
+        if figures:
+            c.print(
+                f"predicted rate: {figures['rate']:.4g} ± {figures.get('rate_stderr') or 0:.2g} "
+                f"µmol g⁻¹ h⁻¹; H2 evolved {figures['total_umol']:.3g} µmol"
+            )
+    if outcome.exit_status != "success":
+        raise typer.Exit(1)
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
+    """Collapse raw messages into readable steps (a GC sample, lamp on/off, waits)."""
+    steps: list[dict[str, Any]] = []
+    for m in timeline:
+        t = m["t"] - t0
+        cmd, obj, args = m["command"], m["object"], m["args"]
+        if cmd == "open_run":
+            text = "run opens"
+        elif cmd == "close_run":
+            text = "run closes"
+        elif cmd == "trigger" and obj == "gc":
+            text = "GC sample (inject headspace, wait for chromatogram)"
+        elif cmd == "set" and obj == "lamp":
+            text = f"lamp {args[0].split('.')[-1].lower() if args else ''}".replace("lampstate", "")
+            text = "lamp on (ignite, wait for arc)" if "on" in text.lower() else "lamp off"
+        elif cmd == "set" and obj == "lamp-power":
+            text = f"lamp power preset {args[0] if args else ''} W"
+        elif cmd == "sleep":
+            continue
+        else:
+            continue
+        steps.append({"t_s": round(t, 1), "step": text})
+    return steps
+
+
+# -- runs ------------------------------------------------------------------------------------
+def _find_run(client: Any, uid: str) -> Any:
+    if uid in client:
+        return client[uid]
+    matches = [k for k in client if k.startswith(uid)]
+    if len(matches) == 1:
+        return client[matches[0]]
+    if not matches:
+        _fail(f"no run with uid {uid!r} in the catalog; see 'labctl runs list'")
+    _fail(f"uid prefix {uid!r} is ambiguous ({len(matches)} runs); give more characters")
+
+
+@runs_app.command("list")
+def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int = 50) -> None:
+    """List the runs in the catalog, newest last."""
+    from labctl.catalog import open_catalog, resolve_data_dir
+
+    rows = []
+    with open_catalog(resolve_data_dir(data_dir)) as client:
+        for uid in list(client)[-limit:]:
+            md = client[uid].metadata
+            start, stop = md.get("start", {}), md.get("stop") or {}
+            rows.append(
+                {
+                    "uid": uid,
+                    "experiment": start.get("experiment", start.get("plan_name")),
+                    "time": start.get("time"),
+                    "simulated": start.get("simulated", False),
+                    "exit_status": stop.get("exit_status", "running/interrupted"),
+                    "num_events": stop.get("num_events", {}),
+                }
+            )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    import datetime as dt
+
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="runs")
+    for col in ("uid", "experiment", "started", "sim", "status", "points"):
+        t.add_column(col)
+    for r in rows:
+        when = dt.datetime.fromtimestamp(r["time"]).strftime("%Y-%m-%d %H:%M") if r["time"] else ""
+        t.add_row(
+            r["uid"][:8],
+            str(r["experiment"]),
+            when,
+            "yes" if r["simulated"] else "",
+            str(r["exit_status"]),
+            str(r["num_events"].get("primary", 0)),
+        )
+    Console().print(t)
+
+
+def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, dict[str, Any] | None, str | None]:
+    from labctl.experiments import get_experiment, h2_series, tables_from_catalog
+
+    start = dict(run.metadata.get("start", {}))
+    stop = dict(run.metadata.get("stop") or {})
+    tables = tables_from_catalog(run)
+    try:
+        exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
+    except ValueError as exc:
+        return start, stop, tables, None, str(exc)
+    figures, error = _analyze(exp, start, tables)
+    series = h2_series(start, tables) if figures is not None else None
+    return start, stop, series, figures, error
+
+
+@runs_app.command("show")
+def runs_show(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a run's metadata, exit status and figures of merit."""
+    from labctl.catalog import open_catalog, resolve_data_dir
+
+    with open_catalog(resolve_data_dir(data_dir)) as client:
+        run = _find_run(client, uid)
+        start, stop, _, figures, error = _run_figures(run)
+    out = {
+        "uid": start.get("uid"),
+        "experiment": start.get("experiment"),
+        "simulated": start.get("simulated", False),
+        "bench": start.get("bench"),
+        "plan_args": start.get("plan_args"),
+        "exit_status": stop.get("exit_status"),
+        "reason": stop.get("reason", ""),
+        "num_events": stop.get("num_events"),
+        "figures": figures,
+        "analysis_error": error,
+    }
+    if figures:
+        out.update({k: figures.get(k) for k in ("rate", "rate_stderr", "aqy", "total_umol", "leak_suspect")})
+    if as_json:
+        typer.echo(json.dumps(out, indent=2, default=str))
+    else:
+        _print_run_summary({**out, "report": {}})
+
+
+@runs_app.command("export")
+def runs_export(
+    uid: str,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    stream: str = "primary",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Export a run's stream as CSV (read back through Tiled/xarray) or its documents as JSON lines."""
+    from labctl.catalog import open_catalog, resolve_data_dir
+
+    ddir = resolve_data_dir(data_dir)
+    with open_catalog(ddir) as client:
+        run = _find_run(client, uid)
+        full = run.metadata["start"]["uid"]
+        if fmt == "csv":
+            if stream not in run:
+                _fail(f"run {full[:8]} has no stream {stream!r}; streams: {', '.join(run)}")
+            df = run[stream].read().to_dataframe()
+            text = df.to_csv()
+        elif fmt == "jsonl":
+            src = ddir / "runs" / f"{full}.jsonl"
+            if not src.exists():
+                _fail(f"{src} is missing")
+            text = src.read_text(encoding="utf-8")
+        else:
+            _fail(f"--format {fmt!r} is not supported; use csv or jsonl")
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+@runs_app.command("report")
+def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """(Re)write a run's report files (figures of merit, Markdown, plot) from the catalog."""
+    from labctl.catalog import open_catalog, resolve_data_dir
+    from labctl.report import write_report
+
+    ddir = resolve_data_dir(data_dir)
+    with open_catalog(ddir) as client:
+        run = _find_run(client, uid)
+        start, stop, series, figures, error = _run_figures(run)
+    files = write_report(
+        ddir / "reports" / start["uid"], start=start, stop=stop, figures=figures, series=series, error=error
+    )
+    if as_json:
+        typer.echo(json.dumps({k: str(v) for k, v in files.items()}, indent=2))
+    else:
+        for kind, path in files.items():
+            typer.echo(f"{kind}: {path}")
+
+
+# -- simulators and devices ----------------------------------------------------------------------
+@sim_app.command("serve")
+def sim_serve(
+    bench: BenchOpt = "sim",
+    host: str = "127.0.0.1",
+    lamp_port: int = 0,
+    gc_port: int = 0,
+    data_dir: DataDirOpt = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+) -> None:
+    """Serve the bench's protocol simulators on TCP loopback (real wire bytes), sharing one model."""
+    import asyncio
+
+    from labctl.bench import serve_simulators
+    from labctl.catalog import resolve_data_dir
+    from labctl.config import load_bench
+
+    cfg = load_bench(bench)
+    ddir = resolve_data_dir(data_dir)
+    try:
+        asyncio.run(
+            serve_simulators(
+                cfg, ddir, host=host, lamp_port=lamp_port, gc_port=gc_port, duration=duration, echo=typer.echo
+            )
+        )
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+@devices_app.command("check")
+def devices_check(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Connect to each instrument of a bench and read it once; report what answers."""
+    from labctl.catalog import resolve_data_dir
+    from labctl.config import BenchError, load_bench
+    from labctl.session import Session
+
+    try:
+        cfg = load_bench(bench)
+    except BenchError as exc:
+        _fail(str(exc))
+    results: list[dict[str, Any]] = []
+    with Session(
+        data_dir=resolve_data_dir(data_dir), speed=math.inf if cfg.simulated else None, record=False
+    ) as session:
+        try:
+            bench_obj = session.open_bench(cfg)
+        except Exception as exc:
+            _fail(f"could not open bench {cfg.name}: {exc}")
+        for name, dev in bench_obj.devices.items():
+            try:
+                reading = session.call(dev.read(), timeout=30)
+                config = session.call(dev.read_configuration(), timeout=30)
+                values = {k: v["value"] for k, v in {**reading, **config}.items()}
+                results.append({"device": name, "ok": True, "values": values})
+            except Exception as exc:
+                results.append({"device": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        for r in results:
+            mark = "[ok]" if r["ok"] else "[FAIL]"
+            detail = (
+                ", ".join(f"{k}={v}" for k, v in list(r.get("values", {}).items())[:6])
+                if r["ok"]
+                else r["error"]
+            )
+            typer.echo(f"{mark:7}{r['device']}: {detail}")
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

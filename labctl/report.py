@@ -1,0 +1,125 @@
+"""Per-run report: figures of merit as JSON and Markdown, and the plot a chemist opens first.
+
+``write_report`` makes ``reports/<uid>/`` with ``figures.json`` (the figures of merit by
+name), ``report.md`` (run, bench, simulated or not, exit status and reason, figures, notes)
+and ``h2.png`` (µmol H2 in the headspace vs time, the fitted line over the linear part, the
+lamp-on instant, and N2/O2 for leaks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def plot_h2(path: Path, series: Mapping[str, Any], figures: Mapping[str, Any], title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t_h = np.asarray(series["times_s"], dtype=float) / 3600.0
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.plot(t_h, series["H2"], "o", color="tab:blue", label="H$_2$ (GC, headspace)")
+    lamp_on_h = (series.get("lamp_on_s") or 0.0) / 3600.0
+    ax.axvline(lamp_on_h, color="goldenrod", ls="--", lw=1, label="lamp on")
+    w0, w1 = figures.get("fit_window_h") or (None, None)
+    rate, mass = figures.get("rate"), figures.get("catalyst_mass_g")
+    if rate is not None and w0 is not None and mass:
+        x = np.linspace(lamp_on_h + w0, lamp_on_h + w1, 20)
+        y = (
+            (figures.get("baseline_umol") or 0.0)
+            + figures.get("fit_intercept_umol", 0.0)
+            + rate * mass * (x - lamp_on_h)
+        )
+        ax.plot(x, y, "-", color="tab:red", label=f"fit: {rate:.0f} µmol g$^{{-1}}$ h$^{{-1}}$")
+    for gas, color in (("N2", "tab:gray"), ("O2", "tab:green")):
+        if series.get(gas) is not None:
+            ax.plot(t_h, series[gas], "s", ms=3, color=color, alpha=0.7, label=f"{gas} (leak check)")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("amount in headspace (µmol)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    folder: Path,
+    *,
+    start: Mapping[str, Any],
+    stop: Mapping[str, Any],
+    figures: Mapping[str, Any] | None,
+    series: Mapping[str, Any] | None,
+    error: str | None = None,
+) -> dict[str, Path]:
+    """Write the report files of one run into ``folder``; return their paths by kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    sim = bool(start.get("simulated"))
+    doc = {
+        "uid": start.get("uid"),
+        "experiment": start.get("experiment", start.get("plan_name")),
+        "simulated": sim,
+        "bench": start.get("bench"),
+        "exit_status": stop.get("exit_status"),
+        "reason": stop.get("reason", ""),
+        "figures": dict(figures or {}),
+        "analysis_error": error,
+    }
+    out["json"] = folder / "figures.json"
+    out["json"].write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    title = f"{doc['experiment']} {str(doc['uid'])[:8]}" + (" (SIMULATED)" if sim else "")
+    if figures and series and series.get("H2") is not None:
+        out["plot"] = plot_h2(folder / "h2.png", series, figures, title)
+    lines = [
+        f"# {title}",
+        "",
+        f"- run uid: `{doc['uid']}`",
+        f"- bench: {doc['bench']}" + (" — **simulated bench: these are not measured data**" if sim else ""),
+        f"- catalyst: {start.get('catalyst', '')} ({_fmt((start.get('catalyst_mass_g') or 0) * 1e3)} mg)",
+        f"- sample: {start.get('sample', '')}  operator: {start.get('operator', '')}",
+        f"- exit status: **{doc['exit_status']}**" + (f" — {doc['reason']}" if doc["reason"] else ""),
+        "",
+        "## Figures of merit",
+        "",
+    ]
+    if figures:
+        labels = {
+            "rate": "H2 rate (µmol g⁻¹ h⁻¹)",
+            "rate_stderr": "± standard error",
+            "r_squared": "R² of the linear fit",
+            "total_umol": "H2 evolved (µmol)",
+            "aqy": "AQY (%)",
+            "dark_rate": "rate in the dark (µmol g⁻¹ h⁻¹)",
+            "leak_suspect": "air leak suspected",
+        }
+        lines += ["| figure | value |", "|---|---|"]
+        lines += [f"| {label} | {_fmt(figures.get(key))} |" for key, label in labels.items()]
+        if figures.get("leak_message"):
+            lines += ["", f"**Leak:** {figures['leak_message']}"]
+        notes = figures.get("notes") or []
+        if notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    else:
+        lines.append(f"No figures of merit: {error or 'no data'}")
+    if "plot" in out:
+        lines += ["", "![H2 evolution](h2.png)"]
+    out["markdown"] = folder / "report.md"
+    out["markdown"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
