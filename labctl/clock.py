@@ -33,7 +33,7 @@ class _JumpingSelector(selectors.DefaultSelector):
         loop = self._loop_ref()
         if timeout is None or timeout <= 0:
             return super().select(timeout)
-        if loop._executor_jobs > 0:
+        if loop._executor_busy():
             # Real work in a thread: wait for real, in short slices.
             return super().select(min(timeout / loop.speed, 0.01))
         if math.isinf(loop.speed):
@@ -63,7 +63,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(_JumpingSelector(lambda: self))
         self.speed = speed
         self._offset = 0.0
-        self._executor_jobs = 0
+        self._executor_futures: set[Any] = set()
         self._wall_at_start = time.time()
         self._mono_at_start = super().time()
 
@@ -82,14 +82,15 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self._wall_at_start + self.elapsed()
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
-        self._executor_jobs += 1
         fut = super().run_in_executor(executor, func, *args)
-
-        def done(_: Any) -> None:
-            self._executor_jobs -= 1
-
-        fut.add_done_callback(done)
+        self._executor_futures.add(fut)
         return fut
+
+    def _executor_busy(self) -> bool:
+        """True while a worker thread runs a job for this loop (its future is not done)."""
+        if self._executor_futures:
+            self._executor_futures = {f for f in self._executor_futures if not f.done()}
+        return bool(self._executor_futures)
 
 
 def loop_wall_time(loop: asyncio.AbstractEventLoop) -> float:

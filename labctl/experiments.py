@@ -121,7 +121,11 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     if "clock-elapsed" not in primary:
         raise ValueError("this run has no GC samples (no primary stream); nothing to analyze")
     t = np.asarray(primary["clock-elapsed"], dtype=float)
+    if "gc-injected_at" in primary and "clock-origin" in primary:
+        # the headspace was sampled at injection, minutes before the GC result was read
+        t = np.asarray(primary["gc-injected_at"], dtype=float) - np.asarray(primary["clock-origin"], dtype=float)
     hs, loop = start.get("headspace", {}), start.get("gc_loop", {})
+    pressures = primary.get("reactor-pressure")
 
     def headspace(gas: str) -> np.ndarray | None:
         key = f"gc-{gas.lower()}_umol"
@@ -136,9 +140,9 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
                     loop_pressure_pa=loop["pressure_pa"],
                     headspace_volume_ml=hs["volume_ml"],
                     headspace_temperature_k=hs["temperature_k"],
-                    headspace_pressure_pa=hs["pressure_pa"],
+                    headspace_pressure_pa=float(p) if pressures is not None else hs["pressure_pa"],
                 )
-                for v in primary[key]
+                for v, p in zip(primary[key], pressures if pressures is not None else primary[key], strict=True)
             ]
         )
 

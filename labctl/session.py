@@ -153,6 +153,11 @@ class Session:
             self._catalog = None
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
+            thread = getattr(self.RE, "_th", None)
+            if thread is not None:
+                thread.join(timeout=10)
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.close()
 
     def __enter__(self) -> Session:
         return self

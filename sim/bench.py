@@ -157,7 +157,11 @@ async def build_sim_bench(
         loop_pressure_pa=loop_pressure_pa,
         name="gc",
     )
+    async def gauge() -> float:
+        return float(model.pressure_pa())
+
     reactor = Photoreactor(
+        pressure_gauge=gauge,
         headspace_volume_ml=headspace_volume_ml,
         temperature_k=temperature_k,
         pressure_pa=pressure_pa,
