@@ -22,7 +22,7 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
-from devices.drivers.oriel_lamp import LampMode, LampStatus, OrielLampDriver
+from devices.drivers.oriel_lamp import LampDeviceError, LampMode, LampStatus, OrielLampDriver
 
 
 class LampState(StrictEnum):
@@ -120,7 +120,13 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         state = LampState(value)
         if state is LampState.OFF:
             self.expect_on = False
-            await self.driver.stop()
+            try:
+                await self.driver.stop()
+            except LampDeviceError:
+                # A faulted supply answers STOP with a device error; what matters is the arc.
+                self._forget_status()
+                if (await self.status()).lamp_on:
+                    raise
             self._forget_status()
             return
         preset = await self.driver.power_preset()

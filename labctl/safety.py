@@ -72,6 +72,12 @@ class Watchdog:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def cancel(self) -> None:
+        """Stop watching (call on the loop); does not wait for the task to wind down."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -226,7 +226,7 @@ class Session:
                 logger.info("plan ended with %s: %s", type(exc).__name__, exc)
         finally:
             if watchdog is not None:
-                self.call(watchdog.stop())
+                self.loop.call_soon_threadsafe(watchdog.cancel)
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
             self.RE.msg_hook = None
@@ -239,7 +239,8 @@ class Session:
         stop = next((d for n, d in docs if n == "stop"), {})
         start = next((d for n, d in docs if n == "start"), {})
         exit_status = stop.get("exit_status", "fail" if docs else "not started")
-        reason = stop.get("reason", "") or reason
+        ours = (f"interlock tripped: {watchdog.reason}" if watchdog and watchdog.reason else self._interrupt)
+        reason = stop.get("reason", "") or ours or reason
         return RunOutcome(
             uid=start.get("uid"),
             exit_status=exit_status,
