@@ -118,7 +118,8 @@ class Transport:
         async def exchange() -> str:
             await self._flush_input()
             await self._write((line + self.write_termination).encode(self.encoding))
-            raw = await asyncio.wait_for(self._read_line(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                raw = await self._read_line()
             return self._decode(raw, line)
 
         return await self._with_retries(exchange, what=repr(line))

@@ -260,7 +260,7 @@ def dry_run(
             bench_obj.load_sample(**kwargs)
             md = bench_obj.metadata()
             md.update(simulated=True, dry_run=True)
-            outcome = session.run(exp.build(bench_obj, kwargs), md=md)
+            outcome = session.run(exp.build(bench_obj, kwargs), md=md, msg_log=log)
         figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
     t0 = timeline[0]["t"] if timeline else 0.0
     steps = _condense(timeline, t0)

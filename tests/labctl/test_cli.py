@@ -1,0 +1,87 @@
+"""The labctl command line, as a user types it (bad input included)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from labctl.cli import app
+
+runner = CliRunner()
+
+
+def _json(text: str):
+    """The first JSON value in ``text`` (progress or library chatter may surround it)."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    return json.JSONDecoder().raw_decode(text[min(starts) :])[0]
+
+
+def test_help_does_not_import_the_heavy_stack():
+    code = "import sys, labctl.cli; print(sorted(m for m in ('bluesky','ophyd_async','tiled','matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_dry_run_reports_duration_timeline_checks_and_rate_as_json():
+    res = runner.invoke(app, ["dry-run", "h2-evolution", "--bench", "sim", "-p", "duration=12h",
+                              "-p", "sample_interval=30min", "--json"])
+    assert res.exit_code == 0, res.output
+    out = _json(res.output)
+    assert out["estimated_duration_s"] == pytest.approx(13 * 3600 + 7 * 60, rel=0.02)
+    assert out["rate"] > 0 and out["figures"]["rate"] == out["rate"]
+    assert any("lamp_power 300 W <= limit 500 W" in c for c in out["checks"])
+    steps = [s["step"] for s in out["timeline"]]
+    assert steps.count("GC sample (inject headspace, wait for chromatogram)") == 2 + 24
+    assert "lamp on (ignite, wait for arc)" in steps and steps[-1] == "lamp off"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dry-run", "h2-evolutionn"], "no experiment named 'h2-evolutionn'"),
+        (["dry-run", "h2-evolution", "-p", "colour=blue"], "has no parameter colour"),
+        (["dry-run", "h2-evolution", "-p", "duration=4"], "has no unit; give it with units"),
+        (["dry-run", "h2-evolution", "-p", "duration=4kg"], "cannot be converted to s"),
+        (["dry-run", "h2-evolution", "-p", "lamp_power=900W"], "lamp_power=900 W is outside the bench limit 0-500 W"),
+        (["dry-run", "h2-evolution", "--bench", "nowhere"], "no bench named 'nowhere'"),
+        (["run", "h2-evolution", "-p", "duration"], "must be name=value"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(args, message, tmp_path):
+    res = runner.invoke(app, [*args, "--data-dir", str(tmp_path)] if args[0] == "run" else args)
+    assert res.exit_code == 2
+    assert message in res.output.replace("\n", " ") or message in (res.stderr or "")
+
+
+def test_run_then_list_show_export_report(tmp_path):
+    d = str(tmp_path)
+    res = runner.invoke(app, ["run", "h2-evolution", "--bench", "sim", "-p", "duration=2h",
+                              "--data-dir", d, "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    run = _json(res.output)
+    uid = run["uid"]
+    assert run["simulated"] is True and run["figures"]["rate"] > 0
+    assert (tmp_path / "reports" / uid / "h2.png").stat().st_size > 10_000
+    assert "simulated bench" in (tmp_path / "reports" / uid / "report.md").read_text()
+    listed = _json(runner.invoke(app, ["runs", "list", "--data-dir", d, "--json"]).output)
+    assert [r["uid"] for r in listed] == [uid]
+    shown = _json(runner.invoke(app, ["runs", "show", uid[:8], "--data-dir", d, "--json"]).output)
+    assert shown["rate"] == pytest.approx(run["figures"]["rate"], rel=1e-9)
+    assert shown["exit_status"] == "success" and shown["simulated"] is True
+    runner.invoke(app, ["runs", "export", uid, "--format", "csv", "--data-dir", d, "-o", str(tmp_path / "x.csv")])
+    csv = (tmp_path / "x.csv").read_text()
+    assert "gc-h2_umol" in csv.splitlines()[0] and len(csv.splitlines()) == 1 + 2 + 4
+    rep = runner.invoke(app, ["runs", "report", uid, "--data-dir", d])
+    assert rep.exit_code == 0 and "h2.png" in rep.output
+
+
+def test_devices_check_reads_every_instrument(tmp_path):
+    res = runner.invoke(app, ["devices", "check", "--bench", "sim", "--data-dir", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = _json(res.output)
+    assert {r["device"] for r in out} == {"lamp", "gc", "reactor", "clock"}
+    assert all(r["ok"] for r in out)
