@@ -66,9 +66,9 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         self._status: tuple[float, LampStatus] | None = None
         self.expect_on = False
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
-            self.watts = soft_signal_r_and_setter(
-                float, units="W", getter=driver.watts, poll_period=monitor_period_s
-            )[0]
+            self.watts = soft_signal_r_and_setter(float, units="W", getter=driver.watts, poll_period=monitor_period_s)[
+                0
+            ]
         with self.add_children_as_readables():
             self.amps = soft_signal_r_and_setter(float, units="A", getter=driver.amps)[0]
             self.volts = soft_signal_r_and_setter(float, units="V", getter=driver.volts)[0]
@@ -140,8 +140,7 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             )
         if st.fault:
             raise LampIgnitionError(
-                f"{self.name}: the supply reports a fault; check the lamp and send RST "
-                f"(power-cycle) before starting"
+                f"{self.name}: the supply reports a fault; check the lamp and send RST (power-cycle) before starting"
             )
         if not st.power_mode:
             await self.driver.set_mode(LampMode.POWER)

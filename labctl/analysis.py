@@ -100,9 +100,7 @@ def linear_fit(x: ArrayLike, y: ArrayLike) -> LinearFit:
     ya = np.asarray(y, dtype=float)
     n = xa.size
     if n < 2 or ya.size != n:
-        raise ValueError(
-            f"linear_fit: need 2 or more (x, y) pairs of equal length, got {xa.size} x and {ya.size} y"
-        )
+        raise ValueError(f"linear_fit: need 2 or more (x, y) pairs of equal length, got {xa.size} x and {ya.size} y")
     xm, ym = xa.mean(), ya.mean()
     sxx = float(np.sum((xa - xm) ** 2))
     if sxx == 0:
@@ -194,8 +192,7 @@ def _as_series(name: str, values: ArrayLike, n: int | None = None) -> NDArray[np
         raise ValueError(f"h2_figures_of_merit: {name} must be a 1-D sequence, got shape {arr.shape}")
     if n is not None and arr.size != n:
         raise ValueError(
-            f"h2_figures_of_merit: {name} has {arr.size} values but times_s has "
-            f"{n}; pass one value per time point"
+            f"h2_figures_of_merit: {name} has {arr.size} values but times_s has {n}; pass one value per time point"
         )
     if not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
@@ -358,9 +355,7 @@ def h2_figures_of_merit(
     if n_lit == 2:
         notes.append("only 2 points after lamp-on: no standard error for the rate")
     elif fit.n < n_lit:
-        notes.append(
-            f"linear part: first {fit.n} of {n_lit} lit points ({t_h[0]:.3g}-{t_h[fit.n - 1]:.3g} h)"
-        )
+        notes.append(f"linear part: first {fit.n} of {n_lit} lit points ({t_h[0]:.3g}-{t_h[fit.n - 1]:.3g} h)")
     rate = fit.slope / catalyst_mass_g
     rate_se = _finite_or_none(fit.slope_stderr / catalyst_mass_g)
     if (

@@ -127,9 +127,7 @@ async def open_bench(cfg: BenchConfig, *, data_dir: Path, simulate: bool | None 
     :param simulate: force the in-process simulators (a dry run of a real bench's file);
         by default the instruments addressed ``"sim"`` are simulated.
     """
-    use_sim = (
-        simulate if simulate is not None else (cfg.lamp.address == SIM and cfg.gc.trigger_address == SIM)
-    )
+    use_sim = simulate if simulate is not None else (cfg.lamp.address == SIM and cfg.gc.trigger_address == SIM)
     if use_sim:
         return await _open_sim(cfg, data_dir=data_dir)
     return await _open_real(cfg, data_dir=data_dir)

@@ -120,8 +120,7 @@ class Chromatogram:
         self.signal = np.asarray(self.signal, dtype=float)
         if self.time_min.ndim != 1 or self.time_min.shape != self.signal.shape:
             raise ValueError(
-                f"time_min and signal must be 1-D of equal length, got "
-                f"{self.time_min.shape} and {self.signal.shape}"
+                f"time_min and signal must be 1-D of equal length, got {self.time_min.shape} and {self.signal.shape}"
             )
         if self.time_min.size < 2 or not np.all(np.diff(self.time_min) > 0):
             raise ValueError("a chromatogram needs >= 2 samples with strictly increasing time")
@@ -207,9 +206,7 @@ class RetentionWindow:
 
     def __post_init__(self) -> None:
         if not self.end_min > self.start_min >= 0:
-            raise ValueError(
-                f"{self.gas}: window needs 0 <= start < end, got {self.start_min}..{self.end_min}"
-            )
+            raise ValueError(f"{self.gas}: window needs 0 <= start < end, got {self.start_min}..{self.end_min}")
 
 
 DEFAULT_WINDOWS: tuple[RetentionWindow, ...] = (
@@ -468,8 +465,7 @@ class Calibration:
             amount_unit = str(data.get("amount_unit", "umol"))
             if (units, area_unit, amount_unit) != ("area_per_umol", AREA_UNIT, "umol"):
                 raise CalibrationError(
-                    f"calibration units {units}, {area_unit}, {amount_unit} are not "
-                    f"area_per_umol, {AREA_UNIT}, umol"
+                    f"calibration units {units}, {area_unit}, {amount_unit} are not area_per_umol, {AREA_UNIT}, umol"
                 )
             return cls(
                 gas=str(data["gas"]),
@@ -540,9 +536,7 @@ def fit_calibration(
     x = np.asarray(amounts_umol, dtype=float)
     y = np.asarray(areas, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
-        raise CalibrationError(
-            f"{gas}: amounts and areas must be 1-D of equal length, got {x.shape}, {y.shape}"
-        )
+        raise CalibrationError(f"{gas}: amounts and areas must be 1-D of equal length, got {x.shape}, {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise CalibrationError(f"{gas}: amounts and areas must be finite numbers")
     if np.any(x < 0):
@@ -635,11 +629,7 @@ def headspace_amount_umol(
     ml_to_m3 = 1e-6
     n_loop_umol = loop_pressure_pa * loop_volume_ml * ml_to_m3 / (gas_constant * loop_temperature_k) * 1e6
     n_head_umol = (
-        headspace_pressure_pa
-        * headspace_volume_ml
-        * ml_to_m3
-        / (gas_constant * headspace_temperature_k)
-        * 1e6
+        headspace_pressure_pa * headspace_volume_ml * ml_to_m3 / (gas_constant * headspace_temperature_k) * 1e6
     )
     fraction = injected_umol / n_loop_umol
     if fraction > 1.1:

@@ -29,9 +29,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(devices_app, name="devices")
 
 BenchOpt = Annotated[str, typer.Option("--bench", "-b", help="packaged bench name (sim) or bench .toml file")]
-ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", "-p", help="plan parameter name=value (with units)")
-]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="plan parameter name=value (with units)")]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", envvar="LABCTL_DATA_DIR", help="data folder (catalog, runs, reports)"),
@@ -119,9 +117,7 @@ def run(
         _validate(exp, bench_obj, kwargs)
         bench_obj.load_sample(**kwargs)
         md = bench_obj.metadata()
-        md["time_mode"] = (
-            "real" if speed in (None, 1.0) else ("virtual" if math.isinf(speed) else f"x{speed:g}")
-        )
+        md["time_mode"] = "real" if speed in (None, 1.0) else ("virtual" if math.isinf(speed) else f"x{speed:g}")
         outcome = session.run(exp.build(bench_obj, kwargs), md=md)
         stop = next((d for n, d in outcome.documents if n == "stop"), {})
         figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
@@ -165,9 +161,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _model_rate(
-    session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any]
-) -> float | None:
+def _model_rate(session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any]) -> float | None:
     """The simulator's own H2 rate over the fitted window (ground truth, simulated benches only)."""
     origin = getattr(bench_obj.devices["clock"], "_origin", None)
     w0, w1 = figures.get("fit_window_h") or (None, None)
@@ -189,9 +183,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
     sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
     status = result["exit_status"]
     color = "green" if status == "success" else "red"
-    c.print(
-        f"run [bold]{result['uid']}[/bold]{sim}: [{color}]{status}[/{color}] {result.get('reason') or ''}"
-    )
+    c.print(f"run [bold]{result['uid']}[/bold]{sim}: [{color}]{status}[/{color}] {result.get('reason') or ''}")
     figs = result.get("figures")
     if figs:
         t = Table(title="figures of merit")
@@ -249,9 +241,7 @@ def dry_run(
             obj = getattr(msg.obj, "name", "") if msg.obj is not None else ""
             if msg.command == "set" and obj == "clock":
                 return
-            timeline.append(
-                {"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]}
-            )
+            timeline.append({"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]})
 
     with tempfile.TemporaryDirectory(prefix="labctl-dry-") as tmp:
         with Session(data_dir=Path(tmp), speed=math.inf, record=False) as session:
@@ -264,12 +254,14 @@ def dry_run(
         figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
     t0 = timeline[0]["t"] if timeline else 0.0
     steps = _condense(timeline, t0)
+    # from the run opening to the plan's last message, on the loop's (virtual) clock
+    estimated = (timeline[-1]["t"] - t0) if timeline else outcome.virtual_s
     result = {
         "experiment": exp.name,
         "bench": cfg.name,
         "exit_status": outcome.exit_status,
         "reason": outcome.reason,
-        "estimated_duration_s": outcome.virtual_s,
+        "estimated_duration_s": estimated,
         "wall_s": outcome.wall_s,
         "checks": checks,
         "limits": cfg.limits(),
@@ -278,9 +270,7 @@ def dry_run(
         "analysis_error": error,
     }
     if figures:
-        result.update(
-            {k: v for k, v in figures.items() if k in ("rate", "aqy", "total_umol", "leak_suspect")}
-        )
+        result.update({k: v for k, v in figures.items() if k in ("rate", "aqy", "total_umol", "leak_suspect")})
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -308,7 +298,7 @@ def dry_run(
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
@@ -551,11 +541,7 @@ def devices_check(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json:
     else:
         for r in results:
             mark = "[ok]" if r["ok"] else "[FAIL]"
-            detail = (
-                ", ".join(f"{k}={v}" for k, v in list(r.get("values", {}).items())[:6])
-                if r["ok"]
-                else r["error"]
-            )
+            detail = ", ".join(f"{k}={v}" for k, v in list(r.get("values", {}).items())[:6]) if r["ok"] else r["error"]
             typer.echo(f"{mark:7}{r['device']}: {detail}")
     if not all(r["ok"] for r in results):
         raise typer.Exit(1)

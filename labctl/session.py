@@ -85,9 +85,7 @@ class _Progress:
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task(
-                doc.get("plan_name", "run"), total=self._total, clock="0:00:00"
-            )
+            self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, clock="0:00:00")
         elif self._progress is not None:
             done = min(now - self._t0, self._total)
             self._progress.update(self._task, completed=done, clock=_hms(now - self._t0))
@@ -123,9 +121,7 @@ class Session:
 
         self.data_dir = data_dir
         self.speed = speed
-        self.loop: asyncio.AbstractEventLoop = (
-            VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
-        )
+        self.loop: asyncio.AbstractEventLoop = VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
         self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
         self.record = record
         self.progress = progress
@@ -239,7 +235,7 @@ class Session:
         stop = next((d for n, d in docs if n == "stop"), {})
         start = next((d for n, d in docs if n == "start"), {})
         exit_status = stop.get("exit_status", "fail" if docs else "not started")
-        ours = (f"interlock tripped: {watchdog.reason}" if watchdog and watchdog.reason else self._interrupt)
+        ours = f"interlock tripped: {watchdog.reason}" if watchdog and watchdog.reason else self._interrupt
         reason = stop.get("reason", "") or ours or reason
         return RunOutcome(
             uid=start.get("uid"),
@@ -255,9 +251,7 @@ class Session:
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self._interrupt = "interrupted by the operator (Ctrl-C)"
-        threading.Thread(
-            target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True
-        ).start()
+        threading.Thread(target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True).start()
 
 
 async def _start(watchdog: Watchdog) -> None:

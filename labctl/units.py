@@ -40,9 +40,7 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
         try:
             q = ureg.Quantity(text)
         except Exception as exc:
-            raise UnitError(
-                f"{name}={value!r} is not a quantity pint understands; write it like {example!r}"
-            ) from exc
+            raise UnitError(f"{name}={value!r} is not a quantity pint understands; write it like {example!r}") from exc
     else:
         q = value
     if not hasattr(q, "units") or q.dimensionless:
@@ -51,6 +49,5 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
         return float(q.to(unit).magnitude)
     except Exception as exc:
         raise UnitError(
-            f"{name}={value!r} is in {q.units:~}, which cannot be converted to {unit}; "
-            f"give it like {example!r}"
+            f"{name}={value!r} is in {q.units:~}, which cannot be converted to {unit}; give it like {example!r}"
         ) from exc

@@ -60,8 +60,7 @@ def check_h2_evolution(
 
     need(
         catalyst_mass_g > 0,
-        f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, "
-        "e.g. catalyst_mass=10mg",
+        f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
     )
     need(

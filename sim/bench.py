@@ -157,6 +157,7 @@ async def build_sim_bench(
         loop_pressure_pa=loop_pressure_pa,
         name="gc",
     )
+
     async def gauge() -> float:
         return float(model.pressure_pa())
 

@@ -110,8 +110,7 @@ class OrielLampSimulator:
     ) -> None:
         if not 0 <= power_preset <= power_limit <= 9999:
             raise ValueError(
-                f"power preset {power_preset} W and limit {power_limit} W must satisfy "
-                f"0 <= preset <= limit <= 9999"
+                f"power preset {power_preset} W and limit {power_limit} W must satisfy 0 <= preset <= limit <= 9999"
             )
         if not 0 <= current_preset <= current_limit <= 99.9:
             raise ValueError(

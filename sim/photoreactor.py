@@ -98,15 +98,11 @@ class Spectrum:
     def __post_init__(self) -> None:
         lo, hi = self.band_nm
         if not (0 < lo <= hi):
-            raise ValueError(
-                f"band_nm must be (shortest, longest) with 0 < shortest <= longest, got {self.band_nm!r}"
-            )
+            raise ValueError(f"band_nm must be (shortest, longest) with 0 < shortest <= longest, got {self.band_nm!r}")
         if not self.optical_efficiency >= 0:
             raise ValueError(f"optical_efficiency must be >= 0, got {self.optical_efficiency!r}")
         if not self.representative_wavelength_nm > 0:
-            raise ValueError(
-                f"representative_wavelength_nm must be > 0 nm, got {self.representative_wavelength_nm!r}"
-            )
+            raise ValueError(f"representative_wavelength_nm must be > 0 nm, got {self.representative_wavelength_nm!r}")
 
     @classmethod
     def monochromatic(cls, wavelength_nm: float) -> Spectrum:
@@ -183,8 +179,7 @@ class ScheduledLight:
             raise ValueError(f"light output must be >= 0 W, got {watts!r} W at t={t!r} s")
         if self._times and t < self._times[-1]:
             raise ValueError(
-                f"light schedule must go forward in time: t={t!r} s is before the "
-                f"last change at {self._times[-1]!r} s"
+                f"light schedule must go forward in time: t={t!r} s is before the last change at {self._times[-1]!r} s"
             )
         if self._times and t == self._times[-1]:
             self._watts[-1] = watts
@@ -261,9 +256,7 @@ class PhotocatalystSpec:
                 f"absorbed photons), got {self.quantum_yield!r}"
             )
         if not self.saturation_mass_mg > 0:
-            raise ValueError(
-                f"{self.name}: saturation_mass_mg must be > 0 mg, got {self.saturation_mass_mg!r}"
-            )
+            raise ValueError(f"{self.name}: saturation_mass_mg must be > 0 mg, got {self.saturation_mass_mg!r}")
         if not 0 <= self.deactivation_per_h < 1:
             raise ValueError(
                 f"{self.name}: deactivation_per_h must be within 0..1 (fraction "
@@ -344,9 +337,7 @@ class Photoreactor:
         if not liquid_volume_ml >= 0:
             raise ValueError(f"Photoreactor: liquid_volume_ml must be >= 0, got {liquid_volume_ml!r}")
         if not leak_rate_ml_air_per_h >= 0:
-            raise ValueError(
-                f"Photoreactor: leak_rate_ml_air_per_h must be >= 0 mL/h, got {leak_rate_ml_air_per_h!r}"
-            )
+            raise ValueError(f"Photoreactor: leak_rate_ml_air_per_h must be >= 0 mL/h, got {leak_rate_ml_air_per_h!r}")
         self.clock = clock
         self.light = light
         self.catalyst = catalyst
@@ -361,9 +352,7 @@ class Photoreactor:
         self.spectrum = spectrum
         rng = np.random.default_rng(rng_seed)
         spread = catalyst.batch_variation
-        self.activity_factor = (
-            float(np.clip(1.0 + spread * rng.standard_normal(), 0.5, 1.5)) if spread else 1.0
-        )
+        self.activity_factor = float(np.clip(1.0 + spread * rng.standard_normal(), 0.5, 1.5)) if spread else 1.0
 
         if initial_gas is None:
             initial_gas = {"Ar": self._ideal_gas_umol(STANDARD_PRESSURE_PA)}
@@ -475,13 +464,7 @@ class Photoreactor:
     # -- model ----------------------------------------------------------------------------------
     def _ideal_gas_umol(self, pressure_pa: float, volume_ml: float | None = None) -> float:
         volume_ml = self.headspace_volume_ml if volume_ml is None else volume_ml
-        return (
-            pressure_pa
-            * volume_ml
-            * M3_PER_ML
-            / (GAS_CONSTANT_J_PER_MOL_K * self.temperature_k)
-            * UMOL_PER_MOL
-        )
+        return pressure_pa * volume_ml * M3_PER_ML / (GAS_CONSTANT_J_PER_MOL_K * self.temperature_k) * UMOL_PER_MOL
 
     def _partition_factor(self, gas: str) -> float:
         """(headspace + dissolved) / headspace amount at Henry's-law equilibrium."""
@@ -489,11 +472,7 @@ class Photoreactor:
             return 1.0
         henry = HENRY_MOL_PER_M3_PA.get(gas, 0.0)
         return 1.0 + (
-            henry
-            * GAS_CONSTANT_J_PER_MOL_K
-            * self.temperature_k
-            * self.liquid_volume_ml
-            / self.headspace_volume_ml
+            henry * GAS_CONSTANT_J_PER_MOL_K * self.temperature_k * self.liquid_volume_ml / self.headspace_volume_ml
         )
 
     def absorbed_fraction(self) -> float:
@@ -579,8 +558,7 @@ class Photoreactor:
         p_loop = self.pressure_pa() if loop_pressure_pa is None else loop_pressure_pa
         if not t_loop > 0 or not p_loop >= 0:
             raise ValueError(
-                f"sample: loop temperature must be > 0 K and pressure >= 0 Pa, got "
-                f"{t_loop!r} K, {p_loop!r} Pa"
+                f"sample: loop temperature must be > 0 K and pressure >= 0 Pa, got {t_loop!r} K, {p_loop!r} Pa"
             )
         n_loop_umol = p_loop * loop_volume_ml * M3_PER_ML / (GAS_CONSTANT_J_PER_MOL_K * t_loop) * UMOL_PER_MOL
         return {gas: x * n_loop_umol for gas, x in fractions.items()}

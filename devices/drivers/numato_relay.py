@@ -38,8 +38,7 @@ class NumatoRelay:
         lines = [ln for ln in raw.replace("\r", "").split("\n")]
         if not lines or lines[0].strip() != command:
             raise GarbledReply(
-                f"{self.transport.name} at {self.transport.address}: expected the echo of "
-                f"{command!r}, got {raw!r}"
+                f"{self.transport.name} at {self.transport.address}: expected the echo of {command!r}, got {raw!r}"
             )
         return "\n".join(ln for ln in lines[1:] if ln.strip()).strip()
 
@@ -60,9 +59,7 @@ class NumatoRelay:
     async def gpio(self, channel: int) -> bool:
         reply = await self._command(f"gpio read {int(channel)}")
         if reply not in ("0", "1"):
-            raise GarbledReply(
-                f"{self.transport.name}: 'gpio read {channel}' answered {reply!r}, expected 0 or 1"
-            )
+            raise GarbledReply(f"{self.transport.name}: 'gpio read {channel}' answered {reply!r}, expected 0 or 1")
         return reply == "1"
 
     async def pulse(self, channel: int, seconds: float = 0.1) -> None:

@@ -294,10 +294,7 @@ class OrielLampDriver:
             if name == "P-PRESET":
                 limit = await self._query_int("P-LIM?")
                 if int(arg) > limit:
-                    return (
-                        f"the preset must not exceed the power limit {limit} W; lower the preset "
-                        f"or raise P-LIM"
-                    )
+                    return f"the preset must not exceed the power limit {limit} W; lower the preset or raise P-LIM"
             elif name == "P-LIM":
                 preset = await self._query_int("P-PRESET?")
                 if int(arg) < preset:
@@ -309,8 +306,7 @@ class OrielLampDriver:
                 limit_a = await self._query_float("A-LIM?")
                 if float(arg) > limit_a:
                     return (
-                        f"the preset must not exceed the current limit {limit_a:.1f} A; lower "
-                        f"the preset or raise A-LIM"
+                        f"the preset must not exceed the current limit {limit_a:.1f} A; lower the preset or raise A-LIM"
                     )
             elif name == "A-LIM":
                 preset_a = await self._query_float("A-PRESET?")
@@ -433,8 +429,7 @@ def _format_watts(value: float, what: str) -> str:
         )
     if not 0 <= value <= POWER_MAX_W:
         raise ValueError(
-            f"{what} {value!r} W is out of range: the supply takes 0..{POWER_MAX_W} W; choose a "
-            f"value in that range"
+            f"{what} {value!r} W is out of range: the supply takes 0..{POWER_MAX_W} W; choose a value in that range"
         )
     return f"{int(value):04d}"
 
@@ -444,8 +439,7 @@ def _format_amps(value: float, what: str) -> str:
         raise ValueError(f"{what} {value!r} is not a number of amps; pass 0..{CURRENT_MAX_A}")
     if not 0 <= value <= CURRENT_MAX_A + 1e-9:
         raise ValueError(
-            f"{what} {value!r} A is out of range: the supply takes 0..{CURRENT_MAX_A} A; choose "
-            f"a value in that range"
+            f"{what} {value!r} A is out of range: the supply takes 0..{CURRENT_MAX_A} A; choose a value in that range"
         )
     if abs(value - round(value, 1)) > 1e-9:
         raise ValueError(

@@ -26,9 +26,7 @@ def run_times(dark_h: float = 1.0, lit_h: float = 5.0) -> np.ndarray:
     return np.concatenate([dark, lit]) * HOUR
 
 
-def linear_run(
-    slope_umol_per_h: float, noise_umol: float = 0.0, seed: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def linear_run(slope_umol_per_h: float, noise_umol: float = 0.0, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     t = run_times()
     irradiated_h = np.clip(t / HOUR - 1.0, 0.0, None)
     rng = np.random.default_rng(seed)

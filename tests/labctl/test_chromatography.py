@@ -134,9 +134,7 @@ def test_calibration_from_standards_recovers_unknown(gas: str, seed: int) -> Non
     assert cal.units == "area_per_umol" and cal.method == METHOD
     unknown = 3.7
     # The unknown is injected in triplicate and the mean area used, as on the bench.
-    area = float(
-        np.mean([integrate_peaks(_chrom({gas: unknown}, seed + 50 + k))[gas].area for k in range(3)])
-    )
+    area = float(np.mean([integrate_peaks(_chrom({gas: unknown}, seed + 50 + k))[gas].area for k in range(3)]))
     result = cal.amount(area)
     assert result.in_range and not result.extrapolated and not result.below_intercept
     assert result.amount_umol == pytest.approx(unknown, rel=0.03)
@@ -281,9 +279,7 @@ def test_reader_parses_a_hand_written_file(tmp_path: Path) -> None:
         ("time_min,signal_uV\n0.0,1.0,2.0\n", 2, "2 columns"),
     ],
 )
-def test_malformed_file_error_names_file_line_and_format(
-    tmp_path: Path, body: str, line: int, problem: str
-) -> None:
+def test_malformed_file_error_names_file_line_and_format(tmp_path: Path, body: str, line: int, problem: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ChromatogramFormatError, match=re.escape(f"{path}:{line}:")) as info:

@@ -27,8 +27,20 @@ def test_help_does_not_import_the_heavy_stack():
 
 
 def test_dry_run_reports_duration_timeline_checks_and_rate_as_json():
-    res = runner.invoke(app, ["dry-run", "h2-evolution", "--bench", "sim", "-p", "duration=12h",
-                              "-p", "sample_interval=30min", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "dry-run",
+            "h2-evolution",
+            "--bench",
+            "sim",
+            "-p",
+            "duration=12h",
+            "-p",
+            "sample_interval=30min",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = _json(res.output)
     assert out["estimated_duration_s"] == pytest.approx(13 * 3600 + 7 * 60, rel=0.02)
@@ -46,7 +58,10 @@ def test_dry_run_reports_duration_timeline_checks_and_rate_as_json():
         (["dry-run", "h2-evolution", "-p", "colour=blue"], "has no parameter colour"),
         (["dry-run", "h2-evolution", "-p", "duration=4"], "has no unit; give it with units"),
         (["dry-run", "h2-evolution", "-p", "duration=4kg"], "cannot be converted to s"),
-        (["dry-run", "h2-evolution", "-p", "lamp_power=900W"], "lamp_power=900 W is outside the bench limit 0-500 W"),
+        (
+            ["dry-run", "h2-evolution", "-p", "lamp_power=900W"],
+            "lamp_power=900 W is outside the bench limit 0-500 W",
+        ),
         (["dry-run", "h2-evolution", "--bench", "nowhere"], "no bench named 'nowhere'"),
         (["run", "h2-evolution", "-p", "duration"], "must be name=value"),
     ],
@@ -59,8 +74,21 @@ def test_bad_input_gets_a_clear_error(args, message, tmp_path):
 
 def test_run_then_list_show_export_report(tmp_path):
     d = str(tmp_path)
-    res = runner.invoke(app, ["run", "h2-evolution", "--bench", "sim", "-p", "duration=2h",
-                              "--data-dir", d, "--json", "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "h2-evolution",
+            "--bench",
+            "sim",
+            "-p",
+            "duration=2h",
+            "--data-dir",
+            d,
+            "--json",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     run = _json(res.output)
     uid = run["uid"]

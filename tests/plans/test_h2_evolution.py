@@ -23,9 +23,14 @@ def _plan(devices, **kw):
 
 def _sim(devices):
     sim = RunEngineSimulator()
-    for sig in (devices["reactor"].headspace_volume, devices["reactor"].temperature,
-                devices["reactor"].pressure, devices["gc"].loop_volume, devices["gc"].loop_temperature,
-                devices["gc"].loop_pressure):
+    for sig in (
+        devices["reactor"].headspace_volume,
+        devices["reactor"].temperature,
+        devices["reactor"].pressure,
+        devices["gc"].loop_volume,
+        devices["gc"].loop_temperature,
+        devices["gc"].loop_pressure,
+    ):
         sim.add_read_handler_for(sig, 1.0)
     sim.add_read_handler_for(devices["clock"].elapsed, 0.0)
     return sim
@@ -36,8 +41,9 @@ def test_lamp_off_is_the_last_set_and_samples_follow_every_interval(devices):
     sets = [m for m in msgs if m.command == "set"]
     assert sets[-1].obj is devices["lamp"] and sets[-1].args[0] == LampState.OFF
     cmds = [(m.command, getattr(m.obj, "name", None)) for m in msgs]
-    lamp_on = next(i for i, m in enumerate(msgs) if m.command == "set" and m.obj is devices["lamp"]
-                   and m.args[0] == LampState.ON)
+    lamp_on = next(
+        i for i, m in enumerate(msgs) if m.command == "set" and m.obj is devices["lamp"] and m.args[0] == LampState.ON
+    )
     gc_before = [i for i, c in enumerate(cmds) if c == ("trigger", "gc") and i < lamp_on]
     gc_after = [i for i, c in enumerate(cmds) if c == ("trigger", "gc") and i > lamp_on]
     assert len(gc_before) == 2  # dark samples

@@ -106,9 +106,7 @@ def test_baseline_noise_and_drift_as_configured() -> None:
 
 
 def test_gases_not_on_the_method_are_ignored() -> None:
-    t1, y1 = synthesize_chromatogram(
-        {"H2": 1.0, "CO2": 50.0, "Ar": 10.0}, MOLSIEVE_5A_AR, np.random.default_rng(5)
-    )
+    t1, y1 = synthesize_chromatogram({"H2": 1.0, "CO2": 50.0, "Ar": 10.0}, MOLSIEVE_5A_AR, np.random.default_rng(5))
     t2, y2 = synthesize_chromatogram({"H2": 1.0}, MOLSIEVE_5A_AR, np.random.default_rng(5))
     np.testing.assert_array_equal(t1, t2)
     np.testing.assert_array_equal(y1, y2)
@@ -161,9 +159,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run2.csv"]
 
 
-def test_failed_write_leaves_old_file_and_no_temporary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "run3.csv"
     target.write_text("old\n", encoding="utf-8")
     t, y = synthesize_chromatogram({}, MOLSIEVE_5A_AR, np.random.default_rng(8))

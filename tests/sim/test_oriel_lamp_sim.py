@@ -123,9 +123,7 @@ async def test_power_mode_output(driver: OrielLampDriver, sim: OrielLampSimulato
     assert not (await driver.status()).limit_reached
 
 
-async def test_output_watts_tracks_preset(
-    driver: OrielLampDriver, sim: OrielLampSimulator, clock: FakeClock
-) -> None:
+async def test_output_watts_tracks_preset(driver: OrielLampDriver, sim: OrielLampSimulator, clock: FakeClock) -> None:
     await ignite(driver, clock)
     t_change = clock.t
     await driver.set_power_preset(350)
@@ -153,9 +151,7 @@ async def test_events_are_exact_between_polls(
     assert sim.energy_joules(T0, T0 + 200.0) == pytest.approx(300.0 * 94.5)
 
 
-async def test_current_mode_output(
-    driver: OrielLampDriver, sim: OrielLampSimulator, clock: FakeClock
-) -> None:
+async def test_current_mode_output(driver: OrielLampDriver, sim: OrielLampSimulator, clock: FakeClock) -> None:
     await driver.set_mode(LampMode.CURRENT)
     await driver.set_current_preset(20.0)
     assert await driver.mode() is LampMode.CURRENT
@@ -289,9 +285,7 @@ async def test_reset_keeps_settings(driver: OrielLampDriver, clock: FakeClock) -
 
 async def test_silence_not_responding(driver: OrielLampDriver, sim: OrielLampSimulator) -> None:
     sim.inject_silence(True)
-    with pytest.raises(
-        InstrumentNotResponding, match=r"arc_lamp at inprocess://OrielLampSimulator .*'STB\?'"
-    ):
+    with pytest.raises(InstrumentNotResponding, match=r"arc_lamp at inprocess://OrielLampSimulator .*'STB\?'"):
         await driver.status()
     sim.inject_silence(False)
     assert (await driver.status()).interlock_ok

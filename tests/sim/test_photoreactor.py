@@ -225,9 +225,7 @@ def test_sample_splits_the_loop_amount_by_mole_fraction() -> None:
     assert fractions["H2"] == pytest.approx(before["H2"] / sum(before.values()), rel=1e-12)
     assert reactor.headspace_umol() == before  # sampling does not deplete the headspace
     default = reactor.sample(0.25)  # loop at the headspace pressure and reactor temperature
-    assert sum(default.values()) == pytest.approx(
-        sum(before.values()) * 0.25 / reactor.headspace_volume_ml, rel=1e-12
-    )
+    assert sum(default.values()) == pytest.approx(sum(before.values()) * 0.25 / reactor.headspace_volume_ml, rel=1e-12)
 
 
 def test_true_rate_matches_a_numerical_integral() -> None:
@@ -282,9 +280,7 @@ def test_henry_partition_keeps_some_h2_in_the_liquid() -> None:
     clock = FakeClock()
     light = FakeLight(300.0, t_on=0.0)
     dry = Photoreactor(clock, light, catalyst=STEADY, catalyst_mass_g=0.01)
-    wet = Photoreactor(
-        clock, light, catalyst=STEADY, catalyst_mass_g=0.01, henry_partition=True, liquid_volume_ml=50.0
-    )
+    wet = Photoreactor(clock, light, catalyst=STEADY, catalyst_mass_g=0.01, henry_partition=True, liquid_volume_ml=50.0)
     clock.t = HOUR
     assert wet.h2_produced_umol == pytest.approx(dry.h2_produced_umol, rel=1e-12)
     assert wet.headspace_umol()["H2"] < dry.headspace_umol()["H2"]
