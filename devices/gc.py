@@ -54,7 +54,8 @@ class GasChromatograph(StandardReadable):
     :param export_dir: folder the data system writes one chromatogram file per run into.
     :param processor: turns a chromatogram file into per-gas :class:`PeakAmount`.
     :param gases: the gases reported, in elution order.
-    :param run_time_s: the method's run time; the export is awaited for 2x this + 120 s.
+    :param run_time_s: the method's run time.
+    :param export_timeout_s: how long Ready and the export are awaited (default 2x run time + 120 s).
     :param start_channel / ready_channel: relay and GPIO numbers on the box.
     :param pattern: file-name suffix of exported chromatograms.
     :param poll_s: how often the export folder and the Ready line are polled.
@@ -73,6 +74,7 @@ class GasChromatograph(StandardReadable):
         ready_channel: int = 0,
         pattern: str = ".csv",
         poll_s: float = 2.0,
+        export_timeout_s: float | None = None,
         loop_volume_ml: float = 0.5,
         loop_temperature_k: float = 298.15,
         loop_pressure_pa: float = 101325.0,
@@ -87,6 +89,7 @@ class GasChromatograph(StandardReadable):
         self.ready_channel = ready_channel
         self.pattern = pattern
         self.poll_s = poll_s
+        self.export_timeout_s = export_timeout_s if export_timeout_s is not None else 2 * run_time_s + 120
         self._setters: dict[str, Callable] = {}
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             for gas in self.gases:
@@ -135,11 +138,11 @@ class GasChromatograph(StandardReadable):
     @AsyncStatus.wrap
     async def trigger(self) -> None:
         loop = asyncio.get_running_loop()
-        await self.wait_ready(timeout_s=self.run_time_s * 2 + 120)
+        await self.wait_ready(timeout_s=self.export_timeout_s)
         before = await self._existing()
         self._set_injected_at(loop.time())
         await self.trigger_box.pulse(self.start_channel)
-        wait_s = self.run_time_s * 2 + 120
+        wait_s = self.export_timeout_s
         deadline = loop.time() + wait_s
         while True:
             await asyncio.sleep(self.poll_s)

@@ -31,7 +31,7 @@ class _JumpingSelector(selectors.DefaultSelector):
 
     def select(self, timeout: float | None = None) -> list[Any]:
         loop = self._loop_ref()
-        if timeout is None or timeout <= 0:
+        if timeout is None or timeout <= 0 or not loop.accelerate:
             return super().select(timeout)
         if loop._executor_busy():
             # Real work in a thread: wait for real, in short slices.
@@ -55,6 +55,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     :param speed: virtual seconds per wall second; ``math.inf`` (default) jumps straight to the
         next timer whenever the loop is idle.
+
+    ``accelerate`` can be set False to let the clock run at wall pace (a session does so
+    between runs, so that leftover periodic tasks do not push virtual time ahead while the
+    caller prepares the next plan).
     """
 
     def __init__(self, speed: float = math.inf) -> None:
@@ -62,6 +66,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             raise ValueError(f"speed must be > 0 (virtual s per wall s), got {speed}")
         super().__init__(_JumpingSelector(lambda: self))
         self.speed = speed
+        self.accelerate = True
         self._offset = 0.0
         self._executor_futures: set[Any] = set()
         self._wall_at_start = time.time()

@@ -122,6 +122,7 @@ class Session:
         self.data_dir = data_dir
         self.speed = speed
         self.loop: asyncio.AbstractEventLoop = VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
+        self._set_accelerate(False)
         self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
         self.record = record
         self.progress = progress
@@ -130,6 +131,10 @@ class Session:
         self._interrupt: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
+    def _set_accelerate(self, on: bool) -> None:
+        if isinstance(self.loop, VirtualTimeLoop):
+            self.loop.accelerate = on
+
     def call(self, coro: Any, timeout: float | None = None) -> Any:
         """Run a coroutine on the session's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -208,6 +213,7 @@ class Session:
         try:
             if watchdog is not None:
                 self.call(_start(watchdog))
+            self._set_accelerate(True)
             try:
                 self.RE(plan, **(md or {}))
             except RunEngineInterrupted:
@@ -221,6 +227,7 @@ class Session:
             except Exception as exc:  # plan failure: the stop document has it already
                 logger.info("plan ended with %s: %s", type(exc).__name__, exc)
         finally:
+            self._set_accelerate(False)
             if watchdog is not None:
                 self.loop.call_soon_threadsafe(watchdog.cancel)
             if old_handler is not None:

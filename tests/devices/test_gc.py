@@ -1,0 +1,59 @@
+"""GasChromatograph device: trigger box + export folder, against the GC simulator."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from devices.drivers.numato_relay import NumatoRelay
+from devices.gc import GasChromatograph, GcTimeoutError, PeakAmount
+from devices.transports import InProcessTransport
+from sim.gc import GcSimulator
+
+
+def processor(path):
+    text = path.read_text()
+    assert text.startswith("# format: gc-trace-csv/1")
+    return {"H2": PeakAmount(123.0, 1.5, True)}
+
+
+@pytest.fixture
+async def gc_and_sim(tmp_path):
+    loop = asyncio.get_running_loop()
+    sim = GcSimulator(loop.time, lambda: {"H2": 1.0, "Ar": 20.0}, tmp_path, run_time_s=0.3)
+    gc = GasChromatograph(
+        NumatoRelay(InProcessTransport("gc", sim)),
+        tmp_path,
+        processor,
+        run_time_s=0.3,
+        poll_s=0.05,
+        export_timeout_s=1.0,
+        name="gc",
+    )
+    await gc.connect()
+    return gc, sim
+
+
+async def test_trigger_injects_waits_for_the_export_and_publishes_amounts(gc_and_sim):
+    gc, sim = gc_and_sim
+    await gc.trigger()
+    reading = await gc.read()
+    assert reading["gc-h2_umol"]["value"] == 1.5
+    assert reading["gc-h2_area"]["value"] == 123.0
+    assert reading["gc-chromatogram"]["value"].endswith(".csv")
+    assert len(sim.completed) == 1
+
+
+async def test_relay_box_protocol_bytes(gc_and_sim):
+    _, sim = gc_and_sim
+    assert sim.handle(b"ver\r") == b"ver\n\r00000008\n\r>"
+    assert sim.handle(b"relay on 0\r") == b"relay on 0\n\r>"
+    assert sim.handle(b"relay read 0\r") == b"relay read 0\n\ron\n\r>"
+
+
+async def test_no_export_is_a_clear_timeout(gc_and_sim):
+    gc, sim = gc_and_sim
+    sim.stall_exports(True)
+    with pytest.raises(GcTimeoutError, match="no chromatogram appeared"):
+        await gc.trigger()

@@ -1,0 +1,68 @@
+"""ArcLamp device against its protocol simulator (the real driver over an in-process transport)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ophyd_async.core import init_devices
+
+from devices.drivers.oriel_lamp import OrielLampDriver
+from devices.lamp import ArcLamp, LampIgnitionError, LampLimitError, LampState
+from devices.transports import InProcessTransport
+from sim.oriel_lamp import OrielLampSimulator
+
+
+@pytest.fixture
+async def lamp_and_sim():
+    sim = OrielLampSimulator(asyncio.get_running_loop().time)
+    async with init_devices():
+        lamp = ArcLamp(OrielLampDriver(InProcessTransport("lamp", sim)), max_power_w=500, ignition_timeout_s=10)
+    return lamp, sim
+
+
+async def test_set_on_completes_only_when_the_arc_is_lit(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    loop = asyncio.get_running_loop()
+    await lamp.power.set(300)
+    t0 = loop.time()
+    await lamp.set(LampState.ON)
+    assert loop.time() - t0 >= 5.0  # ignition takes ~5.5 s
+    assert sim.is_lit() and await lamp.lit.get_value()
+    reading = await lamp.read()
+    assert reading["lamp-watts"]["value"] == pytest.approx(300)
+    await lamp.set(LampState.OFF)
+    assert not sim.is_lit()
+
+
+async def test_power_above_the_bench_limit_is_refused_before_anything_is_sent(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    before = sim.power_preset
+    with pytest.raises(LampLimitError, match=r"power 600 W is above the bench limit of 500 W"):
+        await lamp.power.set(600)
+    assert sim.power_preset == before
+
+
+async def test_open_interlock_refuses_ignition(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    sim.open_interlock(True)
+    with pytest.raises(LampIgnitionError, match="interlock open"):
+        await lamp.set(LampState.ON)
+    assert not sim.is_lit()
+
+
+async def test_check_safe_reports_a_lamp_that_went_out(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    await lamp.set(LampState.ON)
+    assert await lamp.check_safe() is None
+    sim.fail_lamp()
+    assert "supply fault" in (await lamp.check_safe() or "")
+    await lamp.set(LampState.OFF)  # a faulted supply still lets the lamp be confirmed off
+
+
+async def test_describe_carries_units(lamp_and_sim):
+    lamp, _ = lamp_and_sim
+    desc = await lamp.describe()
+    assert desc["lamp-watts"]["units"] == "W" and desc["lamp-amps"]["units"] == "A"
+    cfg = await lamp.describe_configuration()
+    assert cfg["lamp-power"]["units"] == "W"
