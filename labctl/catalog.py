@@ -4,7 +4,7 @@ The data folder (``--data-dir``, else ``$LABCTL_DATA_DIR``, else ``$XDG_DATA_HOM
 ``~/.local/share/labctl``) holds::
 
     catalog.db        Tiled catalog (SQLite): run metadata and structure
-    tables.duckdb     Tiled table storage (event data)
+    tables.sqlite     Tiled table storage (event data)
     files/            Tiled file storage
     runs/<uid>.jsonl  every document of every run, in order, one JSON object per line
     reports/<uid>/    figures of merit and plots
@@ -13,7 +13,7 @@ The data folder (``--data-dir``, else ``$LABCTL_DATA_DIR``, else ``$XDG_DATA_HOM
 The catalog is a standard Tiled catalog: ``tiled serve catalog DATA/catalog.db -r DATA/files``
 serves it, and :func:`open_catalog` returns the ordinary Tiled client (databroker's
 ``BlueskyRun`` objects, ``run["primary"].read()`` gives xarray).  A run is written to the
-catalog by bluesky-tiled-plugins' ``TiledWriter`` on a worker thread, so the RunEngine never
+catalog by bluesky-tiled-plugins' ``TiledWriter`` in a worker process, so the RunEngine never
 waits on the database; the JSON-lines file is written on the spot, so a crash loses nothing
 already measured, and :func:`ingest_jsonl` can replay it into the catalog.
 """
@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,7 +124,7 @@ class Catalog:
             warnings.simplefilter("ignore")
             adapter = from_uri(
                 f"sqlite:///{db}",
-                writable_storage=[f"file://{d / 'files'}", f"duckdb:///{d / 'tables.duckdb'}"],
+                writable_storage=[f"file://{d / 'files'}", f"sqlite:///{d / 'tables.sqlite'}"],
                 init_if_not_exists=not db.exists(),
             )
             self._context = Context.from_app(build_app(adapter))
@@ -156,49 +155,87 @@ def open_catalog(data_dir: Path) -> Iterator[Any]:
 
 
 class CatalogWriter:
-    """Bluesky callback: hand documents to a ``TiledWriter`` running on a worker thread.
+    """Bluesky callback: write documents into the catalog from a separate process.
 
-    The RunEngine's thread only enqueues; ``drain()`` waits until everything enqueued has been
-    written (called at the end of a run, on every exit path).  A failure to write is logged
-    and remembered (``errors``) without stopping the run: the JSON-lines file has the data.
+    The RunEngine's thread only enqueues (a pickle onto a pipe); a worker *process* runs
+    bluesky-tiled-plugins' ``TiledWriter`` against the data folder's catalog, so writing the
+    database never competes with the RunEngine for the interpreter lock.  ``drain()`` waits until
+    everything enqueued is written (called at the end of a run, on every exit path).  A failed
+    write is logged and kept in ``errors`` without stopping the run: the JSON-lines file has the
+    data, and :func:`ingest_jsonl` can replay it.
     """
 
-    _STOP = object()
+    def __init__(self, data_dir: Path, *, batch_size: int = 1000) -> None:
+        import multiprocessing as mp
 
-    def __init__(self, client: Any, *, batch_size: int = 1000) -> None:
-        from bluesky_tiled_plugins import TiledWriter
-
-        self.writer = TiledWriter(client, batch_size=batch_size)
+        ctx = mp.get_context("spawn")
+        self._docs: Any = ctx.Queue()
+        self._replies: Any = ctx.Queue()
+        self._process = ctx.Process(
+            target=_catalog_worker,
+            args=(str(data_dir), batch_size, self._docs, self._replies),
+            name="labctl-catalog",
+            daemon=True,
+        )
+        self._process.start()
         self.errors: list[str] = []
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="labctl-catalog", daemon=True)
-        self._thread.start()
+        self._flushes = 0
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        self._queue.put((name, doc))
+        self._docs.put((name, doc))
 
-    def _work(self) -> None:
+    def drain(self, timeout: float = 600.0) -> None:
+        """Block until the worker has written everything enqueued so far."""
+        self._flushes += 1
+        token = self._flushes
+        self._docs.put(("__flush__", token))
         while True:
-            item = self._queue.get()
             try:
-                if item is self._STOP:
-                    return
-                name, doc = item
-                try:
-                    self.writer(name, doc)
-                except Exception as exc:  # keep writing later documents; the JSONL has it all
-                    logger.exception("catalog write failed for a %s document", name)
-                    self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            finally:
-                self._queue.task_done()
-
-    def drain(self) -> None:
-        self._queue.join()
+                kind, payload = self._replies.get(timeout=timeout)
+            except queue.Empty:
+                self.errors.append(f"catalog writer did not confirm within {timeout:g} s")
+                return
+            if kind == "error":
+                self.errors.append(payload)
+            elif kind == "flushed" and payload == token:
+                return
 
     def close(self) -> None:
-        self.drain()
-        self._queue.put(self._STOP)
-        self._thread.join(timeout=30)
+        if self._process.is_alive():
+            self.drain()
+            self._docs.put(None)
+            self._process.join(timeout=60)
+        if self._process.is_alive():
+            self._process.kill()
+        self._docs.close()
+        self._replies.close()
+
+
+def _catalog_worker(data_dir: str, batch_size: int, docs: Any, replies: Any) -> None:
+    """Worker process: feed documents to a TiledWriter until told to stop."""
+    from bluesky_tiled_plugins import TiledWriter
+
+    cat = Catalog(Path(data_dir)).open()
+    writer = TiledWriter(cat.client, batch_size=batch_size)
+    try:
+        while True:
+            try:
+                item = docs.get()
+            except (EOFError, OSError):  # the parent is gone: what was sent has been written
+                return
+            if item is None:
+                return
+            name, doc = item
+            if name == "__flush__":
+                replies.put(("flushed", doc))
+                continue
+            try:
+                writer(name, doc)
+            except Exception as exc:
+                logger.exception("catalog write failed for a %s document", name)
+                replies.put(("error", f"{name}: {type(exc).__name__}: {exc}"))
+    finally:
+        cat.close()
 
 
 def ingest_jsonl(client: Any, path: Path) -> str:

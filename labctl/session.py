@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.bench import Bench, open_bench
-from labctl.catalog import Catalog, CatalogWriter, JsonLinesWriter
+from labctl.catalog import CatalogWriter, JsonLinesWriter
 from labctl.clock import VirtualTimeLoop
 from labctl.config import BenchConfig
 from labctl.safety import Watchdog
@@ -67,6 +67,7 @@ class _Progress:
         self._task: Any = None
         self._t0 = 0.0
         self._total = 0.0
+        self._last_draw = 0.0
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if not self.enabled:
@@ -87,6 +88,10 @@ class _Progress:
             self._progress.start()
             self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, clock="0:00:00")
         elif self._progress is not None:
+            wall = time.monotonic()  # screen refresh pacing only; never the experiment's clock
+            if name != "stop" and wall - self._last_draw < 0.1:
+                return
+            self._last_draw = wall
             done = min(now - self._t0, self._total)
             self._progress.update(self._task, completed=done, clock=_hms(now - self._t0))
             if name == "stop":
@@ -127,7 +132,7 @@ class Session:
         self.record = record
         self.progress = progress
         self.bench: Bench | None = None
-        self._catalog: Catalog | None = None
+        self._writer: CatalogWriter | None = None
         self._interrupt: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -143,15 +148,15 @@ class Session:
         self.bench = self.call(open_bench(cfg, data_dir=self.data_dir, simulate=simulate))
         return self.bench
 
-    def catalog(self) -> Catalog:
-        if self._catalog is None:
-            self._catalog = Catalog(self.data_dir).open()
-        return self._catalog
+    def _catalog_writer(self) -> CatalogWriter:
+        if self._writer is None:
+            self._writer = CatalogWriter(self.data_dir)
+        return self._writer
 
     def close(self) -> None:
-        if self._catalog is not None:
-            self._catalog.close()
-            self._catalog = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
             thread = getattr(self.RE, "_th", None)
@@ -198,7 +203,7 @@ class Session:
         jsonl = catalog_writer = None
         if self.record:
             jsonl = JsonLinesWriter(self.data_dir / "runs")
-            catalog_writer = CatalogWriter(self.catalog().client)
+            catalog_writer = self._catalog_writer()
             subs += [self.RE.subscribe(jsonl), self.RE.subscribe(catalog_writer)]
         subs.append(self.RE.subscribe(_Progress(self.progress)))
         if msg_log is not None:
@@ -236,7 +241,7 @@ class Session:
             for token in subs:
                 self.RE.unsubscribe(token)
             if catalog_writer is not None:
-                catalog_writer.close()
+                catalog_writer.drain()
             if jsonl is not None:
                 jsonl.close()
         stop = next((d for n, d in docs if n == "stop"), {})
@@ -252,13 +257,19 @@ class Session:
             virtual_s=self.loop.time() - t_loop,
             wall_s=time.perf_counter() - t_wall,
             jsonl=(self.data_dir / "runs" / f"{start['uid']}.jsonl") if self.record and start else None,
-            catalog_errors=list(catalog_writer.errors) if catalog_writer else [],
+            catalog_errors=_take(catalog_writer.errors) if catalog_writer else [],
             safe_state_errors=list(watchdog.safe_errors) if watchdog else [],
         )
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self._interrupt = "interrupted by the operator (Ctrl-C)"
         threading.Thread(target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True).start()
+
+
+def _take(errors: list[str]) -> list[str]:
+    taken = list(errors)
+    errors.clear()
+    return taken
 
 
 async def _start(watchdog: Watchdog) -> None:
