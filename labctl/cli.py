@@ -106,7 +106,7 @@ def run(
 
     exp, cfg, kwargs = _prepare(experiment, bench, param)
     try:
-        speed = speed_for(cfg.simulated, parse_speed(time_mode) if time_mode else None)
+        speed = speed_for(cfg.in_process, parse_speed(time_mode) if time_mode else None)
     except ValueError as exc:
         _fail(str(exc))
     ddir = resolve_data_dir(data_dir)
@@ -522,7 +522,7 @@ def devices_check(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json:
         _fail(str(exc))
     results: list[dict[str, Any]] = []
     with Session(
-        data_dir=resolve_data_dir(data_dir), speed=math.inf if cfg.simulated else None, record=False
+        data_dir=resolve_data_dir(data_dir), speed=math.inf if cfg.in_process else None, record=False
     ) as session:
         try:
             bench_obj = session.open_bench(cfg)

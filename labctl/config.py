@@ -99,6 +99,11 @@ class BenchConfig:
 
     _simulated: bool = False
 
+    @property
+    def in_process(self) -> bool:
+        """True when every instrument is an in-process simulator (time can be compressed)."""
+        return self.lamp.address == SIM and self.gc.trigger_address == SIM
+
     def limits(self) -> dict[str, str]:
         return {
             "lamp_max_power": f"{self.lamp.max_power_w:g} W",

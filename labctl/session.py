@@ -158,6 +158,7 @@ class Session:
             self._writer.close()
             self._writer = None
         if self.loop.is_running():
+            self.call(_cancel_tasks(), timeout=10)
             self.loop.call_soon_threadsafe(self.loop.stop)
             thread = getattr(self.RE, "_th", None)
             if thread is not None:
@@ -266,6 +267,15 @@ class Session:
         threading.Thread(target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True).start()
 
 
+async def _cancel_tasks() -> None:
+    """Cancel what is left on the loop (pollers, a watchdog winding down) before it stops."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _take(errors: list[str]) -> list[str]:
     taken = list(errors)
     errors.clear()
@@ -283,13 +293,17 @@ def _quiet(fn: Callable[[], Any]) -> None:
         logger.info("%s", exc)
 
 
-def speed_for(bench_simulated: bool, requested: float | None) -> float | None:
-    """The loop speed to use: virtual by default on a simulated bench, real time otherwise."""
-    if not bench_simulated:
+def speed_for(in_process_sim: bool, requested: float | None) -> float | None:
+    """The loop speed: virtual by default on an in-process simulated bench, real time otherwise.
+
+    Instruments across a wire (real ones, or simulators served on TCP in another process) keep
+    their own clock, so their bench runs in real time.
+    """
+    if not in_process_sim:
         if requested not in (None, 1.0):
             raise ValueError(
-                "time compression (--time virtual or xN) is only possible on a simulated bench; "
-                "a real instrument runs in real time"
+                "time compression (--time virtual or xN) is only possible on a bench of in-process "
+                'simulators (addresses "sim"); instruments across a wire run in real time'
             )
         return None
     return math.inf if requested is None else requested

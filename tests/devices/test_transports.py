@@ -86,3 +86,13 @@ async def test_serial_transport_reaches_a_served_simulator_over_a_real_socket():
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_visa_transport_through_pyvisa_sim():
+    from devices.transports import VisaTransport
+
+    t = VisaTransport("siggen", "ASRL1::INSTR", backend="@sim", read_termination="\n", write_termination="\r\n")
+    assert await t.query("?IDN") == "LSG Serial #1234"
+    assert await t.query("!FREQ 250.00") == "OK"
+    assert await t.query("?FREQ") == "250.00"
+    await t.close()
