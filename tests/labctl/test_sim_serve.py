@@ -41,3 +41,4 @@ def test_served_simulators_answer_a_bench_file_of_socket_addresses(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stdout.close()
