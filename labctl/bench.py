@@ -139,37 +139,74 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     export_dir = data_dir / "sim" / cfg.name / "gc-export"
     cal_dir = data_dir / "calibrations" / f"sim-{cfg.name}"
     processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
-    sim = await build_sim_bench(
+    sim = build_sim_bench(
         export_dir=export_dir,
-        processor=processor,
-        lamp_max_power_w=cfg.lamp.max_power_w,
         headspace_volume_ml=cfg.reactor.headspace_volume_ml,
         temperature_k=cfg.reactor.temperature_k,
-        pressure_pa=cfg.reactor.pressure_pa,
         loop_volume_ml=cfg.gc.loop_volume_ml,
         loop_temperature_k=cfg.gc.loop_temperature_k,
         loop_pressure_pa=cfg.gc.loop_pressure_pa,
         gc_run_time_s=cfg.gc.run_time_s,
-        gases=cfg.gc.gases,
         catalyst=cfg.simulation.catalyst,
         leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
         seed=cfg.simulation.seed,
-        gc_poll_s=cfg.gc.poll_s,
+    )
+    devices = await _build_devices(
+        cfg, sim.lamp_transport, sim.gc_transport, processor, export_dir, pressure_gauge=sim.pressure_gauge
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
     if missing:
         processor.calibrations.update(await calibrate_sim_gc(sim.gc_sim, cal_dir, tuple(missing)))
         notes.append(f"calibrated the simulated GC for {', '.join(missing)} (saved in {cal_dir})")
-    return Bench(cfg, sim.devices, True, processor, sim=sim, notes=notes)
+    return Bench(cfg, devices, True, processor, sim=sim, notes=notes)
 
 
-async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
+async def _build_devices(
+    cfg: BenchConfig,
+    lamp_transport: Any,
+    gc_transport: Any,
+    processor: ChromatogramProcessor,
+    export_dir: Path,
+    *,
+    pressure_gauge: Any = None,
+) -> dict[str, Any]:
+    """The bench's devices on the given wires (real ports or simulators alike), connected."""
     from devices.drivers.numato_relay import NumatoRelay
     from devices.drivers.oriel_lamp import OrielLampDriver
     from devices.gc import GasChromatograph
     from devices.lamp import ArcLamp
     from devices.photoreactor import BenchClock, Photoreactor
+
+    devices: dict[str, Any] = {
+        "lamp": ArcLamp(OrielLampDriver(lamp_transport), max_power_w=cfg.lamp.max_power_w, name="lamp"),
+        "gc": GasChromatograph(
+            NumatoRelay(gc_transport),
+            export_dir,
+            processor,
+            gases=cfg.gc.gases,
+            run_time_s=cfg.gc.run_time_s,
+            poll_s=cfg.gc.poll_s,
+            loop_volume_ml=cfg.gc.loop_volume_ml,
+            loop_temperature_k=cfg.gc.loop_temperature_k,
+            loop_pressure_pa=cfg.gc.loop_pressure_pa,
+            name="gc",
+        ),
+        "reactor": Photoreactor(
+            headspace_volume_ml=cfg.reactor.headspace_volume_ml,
+            temperature_k=cfg.reactor.temperature_k,
+            pressure_pa=cfg.reactor.pressure_pa,
+            pressure_gauge=pressure_gauge,
+            name="reactor",
+        ),
+        "clock": BenchClock(name="clock"),
+    }
+    for dev in devices.values():
+        await dev.connect()
+    return devices
+
+
+async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     from devices.transports import SerialTransport
 
     base = cfg.path.parent if cfg.path else Path.cwd()
@@ -180,34 +217,13 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     export_dir = Path(cfg.gc.export_dir)
     if not export_dir.is_absolute():
         export_dir = base / export_dir
-    lamp = ArcLamp(
-        OrielLampDriver(
-            SerialTransport("lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s)
-        ),
-        max_power_w=cfg.lamp.max_power_w,
-        name="lamp",
-    )
-    gc = GasChromatograph(
-        NumatoRelay(SerialTransport("gc", cfg.gc.trigger_address, timeout=2.0)),
-        export_dir,
+    devices = await _build_devices(
+        cfg,
+        SerialTransport("lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s),
+        SerialTransport("gc", cfg.gc.trigger_address, timeout=2.0),
         processor,
-        gases=cfg.gc.gases,
-        run_time_s=cfg.gc.run_time_s,
-        poll_s=cfg.gc.poll_s,
-        loop_volume_ml=cfg.gc.loop_volume_ml,
-        loop_temperature_k=cfg.gc.loop_temperature_k,
-        loop_pressure_pa=cfg.gc.loop_pressure_pa,
-        name="gc",
+        export_dir,
     )
-    reactor = Photoreactor(
-        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
-        temperature_k=cfg.reactor.temperature_k,
-        pressure_pa=cfg.reactor.pressure_pa,
-        name="reactor",
-    )
-    devices: dict[str, Any] = {"lamp": lamp, "gc": gc, "reactor": reactor, "clock": BenchClock(name="clock")}
-    for dev in devices.values():
-        await dev.connect()
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
     if missing:

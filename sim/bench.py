@@ -1,9 +1,10 @@
-"""The simulated bench: the real drivers and devices wired to protocol simulators, one shared model.
+"""The simulated bench: protocol simulators sharing one physics model, and the wires to them.
 
-``build_sim_bench`` makes one photoreactor physics model lit by the simulated arc lamp, a GC
-simulator that samples that model's headspace, and connects the *real* ``OrielLampDriver`` and
-``NumatoRelay`` drivers to them through in-process transports.  A plan on this bench runs the
-same driver and device code as on the real bench; only the far end of the wire differs.
+``build_sim_bench`` makes one photoreactor physics model lit by the simulated arc lamp and a GC
+simulator that samples that model's headspace, and gives the in-process transports through
+which the bench loader connects the *real* drivers and devices, built exactly as for the real
+bench.  A plan on this bench runs the same driver and device code as on the real bench; only
+the far end of the wire differs.
 
 Must be called on the RunEngine's loop (the simulators read that loop's clock).
 """
@@ -12,15 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from devices.drivers.numato_relay import NumatoRelay
-from devices.drivers.oriel_lamp import OrielLampDriver
-from devices.gc import ChromatogramProcessor, GasChromatograph
-from devices.lamp import ArcLamp
-from devices.photoreactor import BenchClock, Photoreactor
 from devices.transports import InProcessTransport
 from sim.gc import GcSimulator
 from sim.oriel_lamp import OrielLampSimulator
@@ -45,16 +40,17 @@ def find_catalyst(name: str) -> PhotocatalystSpec:
 
 @dataclass
 class SimBench:
-    """The simulators and models behind a simulated bench, and the devices connected to them."""
+    """The simulators and model behind a simulated bench, and the wires to its instruments."""
 
     lamp_sim: OrielLampSimulator
     gc_sim: GcSimulator
     model: PhotoreactorModel
-    devices: dict[str, Any]
-    loop_volume_ml: float
-    loop_temperature_k: float
-    loop_pressure_pa: float
-    notes: list[str] = field(default_factory=list)
+    lamp_transport: InProcessTransport
+    gc_transport: InProcessTransport
+
+    async def pressure_gauge(self) -> float:
+        """The vessel's pressure transducer (Pa), read from the model."""
+        return float(self.model.pressure_pa())
 
     def load_sample(self, *, catalyst_mass_g: float) -> None:
         """What the operator does before a run: weigh the catalyst into the reactor."""
@@ -110,24 +106,20 @@ def _deferred_loop_clock() -> Callable[[], float]:
     return now
 
 
-async def build_sim_bench(
+def build_sim_bench(
     *,
     export_dir: Path,
-    processor: ChromatogramProcessor,
-    lamp_max_power_w: float,
     headspace_volume_ml: float,
     temperature_k: float,
-    pressure_pa: float,
     loop_volume_ml: float,
     loop_temperature_k: float,
     loop_pressure_pa: float,
     gc_run_time_s: float,
-    gases: tuple[str, ...],
     catalyst: str,
     leak_rate_ml_per_h: float = 0.0,
     seed: int = 1,
-    gc_poll_s: float = 2.0,
 ) -> SimBench:
+    """The simulators of a bench and the in-process transports the real drivers use to reach them."""
     lamp_sim, model, gc_sim = build_models(
         export_dir=export_dir,
         headspace_volume_ml=headspace_volume_ml,
@@ -140,44 +132,10 @@ async def build_sim_bench(
         leak_rate_ml_per_h=leak_rate_ml_per_h,
         seed=seed,
     )
-    lamp = ArcLamp(
-        OrielLampDriver(InProcessTransport("lamp", lamp_sim, address="sim://lamp")),
-        max_power_w=lamp_max_power_w,
-        name="lamp",
-    )
-    gc = GasChromatograph(
-        NumatoRelay(InProcessTransport("gc", gc_sim, address="sim://gc-trigger")),
-        export_dir,
-        processor,
-        gases=gases,
-        run_time_s=gc_run_time_s,
-        poll_s=gc_poll_s,
-        loop_volume_ml=loop_volume_ml,
-        loop_temperature_k=loop_temperature_k,
-        loop_pressure_pa=loop_pressure_pa,
-        name="gc",
-    )
-
-    async def gauge() -> float:
-        return float(model.pressure_pa())
-
-    reactor = Photoreactor(
-        pressure_gauge=gauge,
-        headspace_volume_ml=headspace_volume_ml,
-        temperature_k=temperature_k,
-        pressure_pa=pressure_pa,
-        name="reactor",
-    )
-    clock = BenchClock(name="clock")
-    devices: dict[str, Any] = {"lamp": lamp, "gc": gc, "reactor": reactor, "clock": clock}
-    for dev in devices.values():
-        await dev.connect()
     return SimBench(
         lamp_sim=lamp_sim,
         gc_sim=gc_sim,
         model=model,
-        devices=devices,
-        loop_volume_ml=loop_volume_ml,
-        loop_temperature_k=loop_temperature_k,
-        loop_pressure_pa=loop_pressure_pa,
+        lamp_transport=InProcessTransport("lamp", lamp_sim, address="sim://lamp"),
+        gc_transport=InProcessTransport("gc", gc_sim, address="sim://gc-trigger"),
     )
