@@ -2,10 +2,10 @@
 
 ``ArcLamp`` is movable between ``LampState.ON`` and ``LampState.OFF``; ``set(ON)`` completes only
 when the supply reports the arc lit (ignition takes ~5-6 s), and fails with a clear error if the
-interlock is open, the supply reports a fault, or the arc does not strike in time.  ``power`` is
-the power preset in W (power mode); the device refuses a preset above the bench limit before
-anything is sent.  Readbacks (W, A, V), lamp hours, interlock and fault are re-read from the
-supply on every read.
+interlock is open, the supply reports a fault, or the arc does not strike in time.  ``power``
+(W) and ``current`` (A) are the presets; setting one puts the supply in that mode.  The device
+refuses a preset above the bench limit before anything is sent.  Readbacks (W, A, V), lamp
+hours, interlock and fault are re-read from the supply on every read.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
 
     :param driver: the supply's driver.
     :param max_power_w: bench limit on the power preset (W).
+    :param max_current_a: bench limit on the current preset (A); None: the supply's own limit.
     :param ignition_timeout_s: how long ``set(ON)`` waits for the arc to strike.
     :param monitor_period_s: how often ``watts`` is polled while monitored (``bps.monitor``).
     :param status_cache_s: STB is read once per this many seconds of loop time and shared by the
@@ -54,6 +55,7 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         driver: OrielLampDriver,
         *,
         max_power_w: float,
+        max_current_a: float | None = None,
         ignition_timeout_s: float = 30.0,
         status_cache_s: float = 0.2,
         monitor_period_s: float = 60.0,
@@ -61,6 +63,7 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
     ) -> None:
         self.driver = driver
         self.max_power_w = max_power_w
+        self.max_current_a = max_current_a
         self.ignition_timeout_s = ignition_timeout_s
         self._status_cache_s = status_cache_s
         self._status: tuple[float, LampStatus] | None = None
@@ -77,6 +80,8 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             self.fault = soft_signal_r_and_setter(bool, getter=self._fault)[0]
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.power = soft_signal_rw(float, units="W", getter=driver.power_preset, setter=self._set_power)
+            self.current = soft_signal_rw(float, units="A", getter=driver.current_preset, setter=self._set_current)
+            self.power_mode = soft_signal_r_and_setter(bool, getter=self._power_mode)[0]
             self.power_limit = soft_signal_r_and_setter(float, units="W", getter=driver.power_limit)[0]
             self.lamp_hours = soft_signal_r_and_setter(float, units="h", getter=driver.lamp_hours)[0]
             self.identity = soft_signal_r_and_setter(str, getter=driver.identify)[0]
@@ -111,9 +116,35 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
                 f"or raise max_power for this lamp in the bench file"
             )
 
+    def check_current(self, amps: float) -> None:
+        """Raise :class:`LampLimitError` if ``amps`` is outside 0..max_current_a."""
+        if self.max_current_a is not None and not 0 <= amps <= self.max_current_a:
+            raise LampLimitError(
+                f"{self.name}: current {amps:g} A is above the bench limit of {self.max_current_a:g} A "
+                f"(allowed 0-{self.max_current_a:g} A); lower the current or raise max_current for this "
+                "lamp in the bench file"
+            )
+
+    async def _power_mode(self) -> bool:
+        return (await self.status()).power_mode
+
+    async def _ensure_mode(self, mode: LampMode) -> None:
+        self._forget_status()
+        if (await self.status()).power_mode != (mode is LampMode.POWER):
+            await self.driver.set_mode(mode)  # the supply refuses this while lit
+            self._forget_status()
+
     async def _set_power(self, watts: float) -> None:
+        """Power preset (W); puts the supply in power mode."""
         self.check_power(watts)
+        await self._ensure_mode(LampMode.POWER)
         await self.driver.set_power_preset(round(watts))
+
+    async def _set_current(self, amps: float) -> None:
+        """Current preset (A); puts the supply in current mode."""
+        self.check_current(amps)
+        await self._ensure_mode(LampMode.CURRENT)
+        await self.driver.set_current_preset(round(amps, 1))
 
     @AsyncStatus.wrap
     async def set(self, value: LampState | str) -> None:
@@ -129,10 +160,12 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
                     raise
             self._forget_status()
             return
-        preset = await self.driver.power_preset()
-        self.check_power(preset)
         self._forget_status()
         st = await self.status()
+        if st.power_mode:
+            self.check_power(await self.driver.power_preset())
+        else:
+            self.check_current(await self.driver.current_preset())
         if not st.interlock_ok:
             raise LampIgnitionError(
                 f"{self.name}: interlock open, the lamp cannot be started; close the lamp "
@@ -142,8 +175,6 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             raise LampIgnitionError(
                 f"{self.name}: the supply reports a fault; check the lamp and send RST (power-cycle) before starting"
             )
-        if not st.power_mode:
-            await self.driver.set_mode(LampMode.POWER)
         await self.driver.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.ignition_timeout_s

@@ -179,7 +179,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    c = Console(soft_wrap=True)
     sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
     status = result["exit_status"]
     color = "green" if status == "success" else "red"
@@ -276,7 +276,7 @@ def dry_run(
     else:
         from rich.console import Console
 
-        c = Console()
+        c = Console(soft_wrap=True)
         c.print(f"[bold]dry run of {exp.name}[/bold] on the simulated twin of bench '{cfg.name}'")
         c.print(
             f"estimated duration: [bold]{_hms(outcome.virtual_s)}[/bold] "
@@ -380,7 +380,7 @@ def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int 
             str(r["exit_status"]),
             str(r["num_events"].get("primary", 0)),
         )
-    Console().print(t)
+    Console(soft_wrap=True).print(t)
 
 
 def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, dict[str, Any] | None, str | None]:

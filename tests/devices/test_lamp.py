@@ -17,7 +17,9 @@ from sim.oriel_lamp import OrielLampSimulator
 async def lamp_and_sim():
     sim = OrielLampSimulator(asyncio.get_running_loop().time)
     async with init_devices():
-        lamp = ArcLamp(OrielLampDriver(InProcessTransport("lamp", sim)), max_power_w=500, ignition_timeout_s=10)
+        lamp = ArcLamp(
+            OrielLampDriver(InProcessTransport("lamp", sim)), max_power_w=500, max_current_a=20, ignition_timeout_s=10
+        )
     return lamp, sim
 
 
@@ -66,3 +68,17 @@ async def test_describe_carries_units(lamp_and_sim):
     assert desc["lamp-watts"]["units"] == "W" and desc["lamp-amps"]["units"] == "A"
     cfg = await lamp.describe_configuration()
     assert cfg["lamp-power"]["units"] == "W"
+
+
+async def test_current_mode_setpoint_and_its_limit(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    with pytest.raises(LampLimitError, match=r"current 21 A is above the bench limit of 20 A"):
+        await lamp.current.set(21)
+    await lamp.current.set(15.5)
+    assert not sim.power_mode and sim.current_preset == pytest.approx(15.5)
+    assert await lamp.power_mode.get_value() is False
+    await lamp.set(LampState.ON)
+    assert (await lamp.amps.get_value()) == pytest.approx(15.5)
+    await lamp.set(LampState.OFF)
+    await lamp.power.set(200)
+    assert sim.power_mode and await lamp.power_mode.get_value()
