@@ -179,7 +179,12 @@ async def _build_devices(
     from devices.photoreactor import BenchClock, Photoreactor
 
     devices: dict[str, Any] = {
-        "lamp": ArcLamp(OrielLampDriver(lamp_transport), max_power_w=cfg.lamp.max_power_w, name="lamp"),
+        "lamp": ArcLamp(
+            OrielLampDriver(lamp_transport),
+            max_power_w=cfg.lamp.max_power_w,
+            max_current_a=cfg.lamp.max_current_a,
+            name="lamp",
+        ),
         "gc": GasChromatograph(
             NumatoRelay(gc_transport),
             export_dir,

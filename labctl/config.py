@@ -51,6 +51,7 @@ class LampConfig:
     driver: str
     address: str
     max_power_w: float
+    max_current_a: float | None = None
     baudrate: int = 9600
     timeout_s: float = 2.0
 
@@ -107,6 +108,7 @@ class BenchConfig:
     def limits(self) -> dict[str, str]:
         return {
             "lamp_max_power": f"{self.lamp.max_power_w:g} W",
+            "lamp_max_current": f"{self.lamp.max_current_a:g} A" if self.lamp.max_current_a else "supply limit",
             "reactor_max_temperature": f"{self.reactor.max_temperature_k - 273.15:g} degC",
         }
 
@@ -138,6 +140,7 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         driver=str(lamp.get("driver", "oriel-69907")),
         address=str(lamp.get("address", "")),
         max_power_w=_q("lamp", lamp, "max_power", "W"),
+        max_current_a=_q("lamp", lamp, "max_current", "A") if "max_current" in lamp else None,
         baudrate=int(lamp.get("baudrate", 9600)),
         timeout_s=_q("lamp", lamp, "timeout", "s", "2 s"),
     )
