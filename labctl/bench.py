@@ -74,8 +74,26 @@ class Bench:
 
     def load_sample(self, **sample: Any) -> None:
         """On a simulated bench, put the sample the plan describes into the model."""
-        if self.sim is not None and "catalyst_mass_g" in sample:
+        if self.sim is None:
+            return
+        if "catalyst_mass_g" in sample:
             self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"])
+        if "catalyst_mass_mg" in sample:
+            self.sim.load_cycloaddition(
+                catalyst=sample.get("catalyst", "Mn:(Cd0.5Zn0.5Se)13 SS"),
+                catalyst_mass_mg=sample["catalyst_mass_mg"],
+                epoxide_volume_ml=sample.get("epoxide_volume_ml", 3.0),
+                tbab_mg=sample.get("tbab_mg", 100.0),
+                seed=self.config.simulation.seed,
+            )
+
+    async def close(self) -> None:
+        """Close connections and stop simulators the bench started."""
+        parr = self.devices.get("parr")
+        if parr is not None:
+            await parr.controller.close()
+        if self.sim is not None:
+            await self.sim.close()
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -151,8 +169,17 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
         seed=cfg.simulation.seed,
     )
+    parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
     devices = await _build_devices(
-        cfg, sim.lamp_transport, sim.gc_transport, processor, export_dir, pressure_gauge=sim.pressure_gauge
+        cfg,
+        sim.lamp_transport,
+        sim.gc_transport,
+        processor,
+        export_dir,
+        pressure_gauge=sim.pressure_gauge,
+        parr_address=parr_address,
+        operator_step=sim.operator_step,
+        operator_value=sim.nmr_percent,
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
@@ -170,8 +197,15 @@ async def _build_devices(
     export_dir: Path,
     *,
     pressure_gauge: Any = None,
+    parr_address: str | None = None,
+    operator_step: Any = None,
+    operator_value: Any = None,
 ) -> dict[str, Any]:
-    """The bench's devices on the given wires (real ports or simulators alike), connected."""
+    """The bench's devices on the given wires (real ports or simulators alike), connected.
+
+    ``operator_step``/``operator_value`` stand for the person at the bench (the terminal by
+    default; the simulators on a simulated bench).
+    """
     from devices.drivers.numato_relay import NumatoRelay
     from devices.drivers.oriel_lamp import OrielLampDriver
     from devices.gc import GasChromatograph
@@ -206,6 +240,40 @@ async def _build_devices(
         ),
         "clock": BenchClock(name="clock"),
     }
+    if cfg.parr is not None:
+        from devices.drivers.parr4848 import ParrController, RegisterMap
+        from devices.operator import EnteredReading, Operator, terminal_operator
+        from devices.parr import ParrReactor
+
+        pc = cfg.parr
+        map_path = Path(pc.register_map)
+        if pc.register_map and not map_path.is_absolute() and cfg.path is not None:
+            map_path = cfg.path.parent / map_path
+        register_map = RegisterMap.load(map_path) if pc.register_map else None
+        controller = ParrController(
+            "parr",
+            parr_address or pc.address,
+            register_map=register_map,
+            device_id=pc.device_id,
+            timeout=pc.timeout_s,
+        )
+        await controller.connect()
+        devices["parr"] = ParrReactor(
+            controller,
+            max_temperature_c=pc.max_temperature_c,
+            max_pressure_bar=pc.max_pressure_bar,
+            max_heating_rate_c_per_min=pc.max_heating_rate_c_per_min,
+            safe_vent_temperature_c=pc.safe_vent_temperature_c,
+            automated_valves=pc.automated_valves,
+            vessel_volume_ml=pc.vessel_volume_ml,
+            name="parr",
+        )
+        person = terminal_operator()
+        operator = Operator(operator_step or person._perform, operator_value or person._value, name="operator")
+        devices["operator"] = operator
+        devices["nmr"] = EnteredReading(
+            operator.ask_value, prompt="PO conversion from the 1H NMR spectrum (%)", units="%", name="nmr"
+        )
     for dev in devices.values():
         await dev.connect()
     return devices

@@ -27,6 +27,14 @@ Example::
     headspace_volume = "20 mL"
     temperature = "25 degC"
     pressure = "1 atm"
+
+    [parr]                              # optional: a Parr pressure reactor on a 4848 controller
+    address = "/dev/ttyUSB1"            # Modbus RTU; "socket://host:port" (RTU over TCP), "tcp://host:port"
+    register_map = "parr-map.toml"      # the site's register map; default: the shipped stand-in map
+    max_temperature = "150 degC"
+    max_pressure = "50 bar"             # vessel/gasket rating
+    max_heating_rate = "5 delta_degC/min"
+    automated_valves = false            # no relay valves: the operator charges and vents
 """
 
 from __future__ import annotations
@@ -78,6 +86,20 @@ class ReactorConfig:
 
 
 @dataclass(frozen=True)
+class ParrConfig:
+    address: str
+    max_temperature_c: float
+    max_pressure_bar: float
+    max_heating_rate_c_per_min: float
+    automated_valves: bool = True
+    register_map: str = ""
+    device_id: int = 1
+    vessel_volume_ml: float = 150.0
+    safe_vent_temperature_c: float = 35.0
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     catalyst: str = "Co2+:(CdSe)13 network"
     leak_rate_ml_per_h: float = 0.0
@@ -92,6 +114,7 @@ class BenchConfig:
     gc: GcConfig
     reactor: ReactorConfig
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    parr: ParrConfig | None = None
 
     @property
     def simulated(self) -> bool:
@@ -103,13 +126,26 @@ class BenchConfig:
     @property
     def in_process(self) -> bool:
         """True when every instrument is an in-process simulator (time can be compressed)."""
-        return self.lamp.address == SIM and self.gc.trigger_address == SIM
+        return (
+            self.lamp.address == SIM
+            and self.gc.trigger_address == SIM
+            and (self.parr is None or self.parr.address == SIM)
+        )
 
     def limits(self) -> dict[str, str]:
         return {
             "lamp_max_power": f"{self.lamp.max_power_w:g} W",
             "lamp_max_current": f"{self.lamp.max_current_a:g} A" if self.lamp.max_current_a else "supply limit",
             "reactor_max_temperature": f"{self.reactor.max_temperature_k - 273.15:g} degC",
+            **(
+                {
+                    "parr_max_temperature": f"{self.parr.max_temperature_c:g} degC",
+                    "parr_max_pressure": f"{self.parr.max_pressure_bar:g} bar",
+                    "parr_max_heating_rate": f"{self.parr.max_heating_rate_c_per_min:g} degC/min",
+                }
+                if self.parr
+                else {}
+            ),
         }
 
 
@@ -171,7 +207,24 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         leak_rate_ml_per_h=_q("simulation", sim, "leak_rate", "mL/h", "0 mL/h"),
         seed=int(sim.get("seed", 1)),
     )
-    addresses = [lamp_cfg.address, gc_cfg.trigger_address]
+    parr_cfg = None
+    if "parr" in data:
+        parr = data["parr"]
+        parr_cfg = ParrConfig(
+            address=str(parr.get("address", "")),
+            max_temperature_c=_q("parr", parr, "max_temperature", "degC"),
+            max_pressure_bar=_q("parr", parr, "max_pressure", "bar"),
+            max_heating_rate_c_per_min=_q("parr", parr, "max_heating_rate", "delta_degC/min", "5 delta_degC/min"),
+            automated_valves=bool(parr.get("automated_valves", True)),
+            register_map=str(parr.get("register_map", "")),
+            device_id=int(parr.get("device_id", 1)),
+            vessel_volume_ml=_q("parr", parr, "vessel_volume", "mL", "150 mL"),
+            safe_vent_temperature_c=_q("parr", parr, "safe_vent_temperature", "degC", "35 degC"),
+            timeout_s=_q("parr", parr, "timeout", "s", "1 s"),
+        )
+        if not parr_cfg.address:
+            raise BenchError(f'{origin}: [parr] address is empty; give a port, socket:// or tcp:// URL, or "sim"')
+    addresses = [lamp_cfg.address, gc_cfg.trigger_address] + ([parr_cfg.address] if parr_cfg else [])
     for what, addr in (
         ("[lamp] address", lamp_cfg.address),
         ("[gc] trigger_address", gc_cfg.trigger_address),
@@ -186,6 +239,7 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         gc=gc_cfg,
         reactor=reactor_cfg,
         simulation=sim_cfg,
+        parr=parr_cfg,
         _simulated=simulated,
     )
     return cfg

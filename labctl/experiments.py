@@ -199,7 +199,125 @@ H2_EVOLUTION = Experiment(
     analyze=_analyze_h2,
 )
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (H2_EVOLUTION,)}
+
+# -- CO2 cycloaddition ---------------------------------------------------------------------------
+def _parr_devices(bench: Any) -> tuple[Any, Any, Any, Any]:
+    d = bench.devices
+    if "parr" not in d:
+        raise ParameterError(f"bench {bench.config.name!r} has no Parr reactor; add a [parr] section to the bench file")
+    return d["parr"], d["operator"], d["nmr"], d["clock"]
+
+
+def _cyclo_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs = dict(kwargs)
+    if kwargs.get("surface_metal_umol") is None:
+        if bench.sim is None:
+            raise ParameterError(
+                "surface_metal is required on a real bench: give the surface metal of the loaded catalyst "
+                "from ICP-AES, e.g. -p surface_metal=21.4umol"
+            )
+        kwargs["surface_metal_umol"] = bench.sim.icp_surface_metal_umol()
+    return kwargs
+
+
+def _build_cyclo(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from plans.co2_cycloaddition import co2_cycloaddition
+
+    return co2_cycloaddition(*_parr_devices(bench), **_cyclo_defaults(bench, kwargs))
+
+
+def _build_recycle(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from plans.co2_cycloaddition import recycle
+
+    return recycle(*_parr_devices(bench), **_cyclo_defaults(bench, kwargs))
+
+
+def _analyze_cyclo(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.cyclo_analysis import cycloaddition_figures
+
+    nmr = tables.get("nmr", {}).get("nmr-value")
+    if nmr is None or len(nmr) == 0:
+        raise ValueError("this run has no NMR conversion (it ended before the work-up); no TON/TOF")
+    primary = tables.get("primary", {})
+    hold_start = tables.get("hold_start", {}).get("clock-elapsed")
+    hold_end = tables.get("hold_end", {}).get("clock-elapsed")
+    hold_s = (
+        float(hold_end[0] - hold_start[0])
+        if hold_start is not None and hold_end is not None
+        else float(start["plan_args"]["hold_s"])
+    )
+    kw: dict[str, Any] = {}
+    if "parr-pressure" in primary and "parr-temperature-readback" in primary:
+        kw = {
+            "pressures_pa": np.asarray(primary["parr-pressure"], dtype=float) * 1e5,
+            "temperatures_k": np.asarray(primary["parr-temperature-readback"], dtype=float) + 273.15,
+            "times_s": np.asarray(primary["clock-elapsed"], dtype=float),
+            "headspace_ml": float(start["headspace_ml"]),
+        }
+        if hold_start is not None and hold_end is not None:
+            kw["hold_window"] = (float(hold_start[0]), float(hold_end[0]))
+    res = cycloaddition_figures(
+        conversion=float(nmr[-1]) / 100.0,
+        epoxide_mmol=float(start["epoxide_mmol"]),
+        surface_metal_umol=float(start["surface_metal_umol"]),
+        hold_s=hold_s,
+        **kw,
+    )
+    out = res.to_dict()
+    if start.get("co2_supply") == "regulated":
+        out["notes"].append(
+            "CO2 was fed from the regulator during the hold, so the headspace pressure does not show the "
+            "uptake; run with co2_supply=sealed to see it as a pressure drop"
+        )
+    return out
+
+
+_CYCLO_PARAMS = (
+    Param("catalyst", "catalyst", None, "Mn:(Cd0.5Zn0.5Se)13 SS", "catalyst name"),
+    Param("catalyst_mass", "catalyst_mass_mg", "mg", "4.5mg", "catalyst mass"),
+    Param("surface_metal", "surface_metal_umol", "umol", None, "surface metal from ICP-AES"),
+    Param("epoxide_volume", "epoxide_volume_ml", "mL", "3mL", "propylene oxide volume"),
+    Param("tbab", "tbab_mg", "mg", "100mg", "TBAB co-catalyst"),
+    Param("pressure", "pressure_bar", "bar", "3bar", "CO2 charge pressure"),
+    Param("temperature", "temperature_c", "degC", "70degC", "reaction temperature"),
+    Param("hold", "hold_s", "s", "6h", "time at temperature"),
+    Param("stir", "stir_rpm", "rpm", "800rpm", "stirrer speed"),
+    Param("co2_supply", "co2_supply", None, "regulated", "regulated (fed at pressure) or sealed"),
+    Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check"),
+    Param("trace_interval", "trace_interval_s", "s", "1min", "time between recorded T/P points"),
+    Param("sample", "sample_name", None, "", "sample label"),
+    Param("operator", "operator_name", None, "", "who ran it"),
+)
+
+CO2_CYCLOADDITION = Experiment(
+    name="co2-cycloaddition",
+    summary="Epoxide + CO2 -> cyclic carbonate in the Parr reactor: TON/TOF per cluster",
+    params=_CYCLO_PARAMS,
+    build=_build_cyclo,
+    analyze=_analyze_cyclo,
+)
+
+RECYCLE = Experiment(
+    name="recycle",
+    summary="One catalyst through N cycloaddition cycles, recovered between runs",
+    params=(Param("cycles", "cycles", "int", "10", "number of cycles"), *_CYCLO_PARAMS),
+    build=_build_recycle,
+    analyze=_analyze_cyclo,
+)
+
+
+def split_runs(docs: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """The documents of each run, in order, from a stream holding several runs."""
+    runs: list[list[tuple[str, dict[str, Any]]]] = []
+    for name, doc in docs:
+        if name == "start":
+            runs.append([])
+        if runs:
+            runs[-1].append((name, doc))
+    return runs
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (H2_EVOLUTION, CO2_CYCLOADDITION, RECYCLE)}
 
 
 def get_experiment(name: str) -> Experiment:

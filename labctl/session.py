@@ -154,6 +154,12 @@ class Session:
         return self._writer
 
     def close(self) -> None:
+        if self.bench is not None and self.loop.is_running():
+            try:
+                self.call(self.bench.close(), timeout=30)
+            except Exception as exc:
+                logger.warning("closing the bench: %s", exc)
+            self.bench = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -174,17 +180,29 @@ class Session:
 
     # -- running --------------------------------------------------------------------------------
     def _watchdog(self) -> Watchdog | None:
-        if self.bench is None or "lamp" not in self.bench.devices:
+        """A 1 Hz watch over every hazard on the bench: the lamp, the Parr vessel."""
+        if self.bench is None:
             return None
-        lamp = self.bench.devices["lamp"]
-        from devices.lamp import LampState
+        checks: list[Any] = []
+        make_safe: list[Any] = []
+        lamp = self.bench.devices.get("lamp")
+        if lamp is not None:
+            from devices.lamp import LampState
 
-        async def lamp_off() -> None:
-            await lamp.set(LampState.OFF)
+            async def lamp_off() -> None:
+                await lamp.set(LampState.OFF)
 
+            checks.append(lamp.check_safe)
+            make_safe.append(lamp_off)
+        parr = self.bench.devices.get("parr")
+        if parr is not None:
+            checks.append(parr.check_safe)
+            make_safe.append(parr.make_safe)
+        if not checks:
+            return None
         return Watchdog(
-            checks=[lamp.check_safe],
-            make_safe=[lamp_off],
+            checks=checks,
+            make_safe=make_safe,
             request_pause=lambda: self.RE.request_pause(defer=False),
             period_s=1.0,
         )

@@ -16,9 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.operator import HandStep
 from devices.transports import InProcessTransport
+from sim.cycloaddition import CycloadditionReaction
+from sim.cycloaddition import find_catalyst as find_cyclo_catalyst
 from sim.gc import GcSimulator
 from sim.oriel_lamp import OrielLampSimulator
+from sim.parr_reactor import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
 from sim.photoreactor import CO_CDSE13_NETWORK, PhotocatalystSpec
 from sim.photoreactor import Photoreactor as PhotoreactorModel
 
@@ -47,6 +51,73 @@ class SimBench:
     model: PhotoreactorModel
     lamp_transport: InProcessTransport
     gc_transport: InProcessTransport
+    parr_vessel: ParrVessel | None = None
+    parr_controller: ParrControllerSimulator | None = None
+    parr_server: ParrServer | None = None
+
+    async def start_parr(self, *, volume_ml: float = 150.0) -> str:
+        """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL."""
+        clock = _deferred_loop_clock()
+        self.parr_vessel = ParrVessel(clock, volume_ml=volume_ml)
+        self.parr_controller = ParrControllerSimulator(clock, self.parr_vessel)
+        self.parr_server = await serve_parr(self.parr_controller, framing="rtu")
+        return self.parr_server.url
+
+    async def close(self) -> None:
+        if self.parr_server is not None:
+            await self.parr_server.close()
+            self.parr_server = None
+
+    def load_cycloaddition(
+        self, *, catalyst: str, catalyst_mass_mg: float, epoxide_volume_ml: float, tbab_mg: float, seed: int = 0
+    ) -> None:
+        """What the operator loads into the Parr vessel before a cycloaddition run."""
+        if self.parr_vessel is None:
+            raise RuntimeError("this simulated bench has no Parr reactor")
+        po_mmol = epoxide_volume_ml * 0.83 / 58.08 * 1e3
+        self.parr_vessel.reaction = CycloadditionReaction(
+            find_cyclo_catalyst(catalyst), catalyst_mass_mg, epoxide_mmol=po_mmol, tbab_mg=tbab_mg, rng_seed=seed
+        )
+        self.parr_vessel.liquid_volume_ml = epoxide_volume_ml
+
+    def icp_surface_metal_umol(self) -> float:
+        """What the simulated ICP-AES reports for the loaded catalyst (µmol surface metal)."""
+        reaction = self._reaction()
+        return float(reaction.icp_surface_metal_umol())
+
+    def _reaction(self) -> CycloadditionReaction:
+        if self.parr_vessel is None or not isinstance(self.parr_vessel.reaction, CycloadditionReaction):
+            raise RuntimeError("no cycloaddition loaded in the simulated Parr vessel")
+        return self.parr_vessel.reaction
+
+    async def operator_step(self, step: HandStep) -> None:
+        """The simulated operator does each hand step on the simulators at once."""
+        vessel = self.parr_vessel
+        if vessel is None:
+            return
+        if step.key == "regulator":
+            vessel.advance()
+            vessel.regulator_pa = float(step.value) * 1e5
+        elif step.key == "charge":
+            vessel.advance()
+            vessel.charge(float(step.value) * 1e5)
+        elif step.key == "vent":
+            vessel.advance()
+            vessel.vent()
+        elif step.key == "ice_bath":
+            vessel.advance()
+            vessel.ice_bath(True)
+        elif step.key == "load":
+            vessel.advance()
+            vessel.ice_bath(False)
+        elif step.key == "recover":
+            vessel.advance()
+            vessel.ice_bath(False)
+            vessel.reaction = self._reaction().recycle()
+
+    async def nmr_percent(self, prompt: str) -> float:
+        """The simulated NMR: PO conversion in %, with the spectrometer's noise."""
+        return 100.0 * float(self._reaction().nmr_conversion())
 
     async def pressure_gauge(self) -> float:
         """The vessel's pressure transducer (Pa), read from the model."""

@@ -1,0 +1,348 @@
+"""CO2 cycloaddition of an epoxide in the Parr reactor, and recycling campaigns of one catalyst.
+
+One run of ``co2_cycloaddition`` (temperatures in °C, pressures in bar, times in s):
+
+1. the operator loads catalyst, epoxide and TBAB and seals the vessel;
+2. leak check: charge CO2 to ``pressure_bar``, close the inlet, hold ``leak_check_s``; a drop
+   of more than ``leak_tolerance_bar`` stops the run before anything is heated;
+3. stirring on; heater on; heat to ``temperature_c`` (recording the trace every
+   ``trace_interval_s``) until the vessel has settled;
+4. hold for ``hold_s`` with the pressure watch armed (a rising pressure trips the interlock);
+   with ``co2_supply="regulated"`` the inlet stays open to the regulator from heat-up to the end
+   of the hold (CO2 fed at the charge pressure: 3 bar in a 150 mL vessel holds ~18 mmol, less
+   than a 3 mL PO charge can take up), with ``"sealed"`` it stays closed and the uptake shows as
+   a pressure drop;
+   pressures at the start and end of the hold go to streams ``hold_start`` / ``hold_end``;
+5. heater off, cool (ice bath) below ``safe_vent_temperature_c``; vent (never while hot);
+6. PO conversion by 1H NMR (entered by the operator; the model's on a simulated bench), stream
+   ``nmr``.
+
+Heater off, setpoint to ambient and stirring stopped run in a ``finalize_wrapper`` on every exit
+path; the heater-off set is the last one.  ``recycle`` runs ``cycles`` such runs on one catalyst,
+each its own run sharing a ``campaign_id``, with the catalyst recovered in between.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from devices.operator import EnteredReading, HandStep, Operator
+from devices.parr import ParrReactor
+from devices.photoreactor import BenchClock
+from plans.h2_evolution import PlanArgumentError
+from plans.stubs import MsgGen
+
+PO_DENSITY_G_PER_ML = 0.83
+PO_MOLAR_MASS_G_PER_MOL = 58.08
+
+
+class LeakCheckError(RuntimeError):
+    """The sealed vessel lost pressure during the leak check."""
+
+
+class PressureNotReachedError(TimeoutError):
+    """A gas step did not reach its pressure in time."""
+
+
+def check_cycloaddition(
+    reactor: ParrReactor,
+    *,
+    catalyst_mass_mg: float,
+    surface_metal_umol: float | None,
+    epoxide_volume_ml: float,
+    pressure_bar: float,
+    temperature_c: float,
+    hold_s: float,
+    stir_rpm: float,
+) -> list[str]:
+    """Validate against the plan's needs and the bench limits; return the checks passed."""
+    checks: list[str] = []
+
+    def need(ok: bool, failure: str, passed: str) -> None:
+        if not ok:
+            raise PlanArgumentError(failure)
+        checks.append(passed)
+
+    need(
+        catalyst_mass_mg > 0,
+        f"catalyst_mass={catalyst_mass_mg:g} mg must be > 0 mg, e.g. 4.5mg",
+        f"catalyst_mass {catalyst_mass_mg:g} mg > 0",
+    )
+    if surface_metal_umol is not None:
+        need(
+            surface_metal_umol > 0,
+            f"surface_metal={surface_metal_umol:g} umol must be > 0 (from ICP-AES), e.g. surface_metal=0.14umol",
+            f"surface_metal {surface_metal_umol:g} umol > 0",
+        )
+    need(
+        0 < epoxide_volume_ml <= 50,
+        f"epoxide_volume={epoxide_volume_ml:g} mL is outside 0-50 mL for a 150 mL vessel",
+        f"epoxide_volume {epoxide_volume_ml:g} mL",
+    )
+    need(
+        0 < pressure_bar <= reactor.max_pressure_bar,
+        f"pressure={pressure_bar:g} bar is outside the vessel limit 0-{reactor.max_pressure_bar:g} bar of "
+        f"{reactor.name}; lower pressure or check max_pressure in the bench file",
+        f"pressure {pressure_bar:g} bar <= vessel limit {reactor.max_pressure_bar:g} bar",
+    )
+    need(
+        temperature_c <= reactor.max_temperature_c,
+        f"temperature={temperature_c:g} °C is above the bench limit {reactor.max_temperature_c:g} °C of "
+        f"{reactor.name}; lower temperature or raise max_temperature in the bench file",
+        f"temperature {temperature_c:g} °C <= limit {reactor.max_temperature_c:g} °C",
+    )
+    need(
+        temperature_c > reactor.safe_vent_temperature_c,
+        f"temperature={temperature_c:g} °C must be above the safe vent temperature "
+        f"{reactor.safe_vent_temperature_c:g} °C (the cool-down waits for it)",
+        f"temperature {temperature_c:g} °C > vent temperature {reactor.safe_vent_temperature_c:g} °C",
+    )
+    need(hold_s > 0, f"hold={hold_s / 3600:g} h must be > 0, e.g. hold=6h", f"hold {hold_s / 3600:g} h")
+    need(
+        0 <= stir_rpm <= reactor.max_stirrer_rpm,
+        f"stir={stir_rpm:g} rpm is outside 0-{reactor.max_stirrer_rpm:g} rpm",
+        f"stir {stir_rpm:g} rpm",
+    )
+    return checks
+
+
+def _wait_pressure(
+    reactor: ParrReactor,
+    clock: BenchClock,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    timeout_s: float,
+    what: str,
+    poll_s: float = 5.0,
+) -> MsgGen:
+    t0 = yield from bps.rd(clock.elapsed)
+    while True:
+        p = yield from bps.rd(reactor.pressure)
+        if (above is None or p >= above) and (below is None or p <= below):
+            return p
+        now = yield from bps.rd(clock.elapsed)
+        if now - t0 > timeout_s:
+            target = f">= {above:g}" if above is not None else f"<= {below:g}"
+            raise PressureNotReachedError(
+                f"{reactor.name}: {what}: pressure {p:.2f} bar did not reach {target} bar within "
+                f"{timeout_s / 60:g} min; check the cylinder, regulator and valves"
+            )
+        yield from bps.sleep(poll_s)
+
+
+def charge_gas(reactor: ParrReactor, operator: Operator, clock: BenchClock, pressure_bar: float) -> MsgGen:
+    """Charge CO2 to ``pressure_bar`` through the inlet (or by the operator), confirmed by the pressure."""
+    yield from bps.mv(
+        operator, HandStep("regulator", f"Set the CO2 cylinder regulator to {pressure_bar:g} bar", pressure_bar)
+    )
+    if reactor.automated_valves:
+        yield from bps.mv(reactor.gas_inlet, True)
+        yield from _wait_pressure(reactor, clock, above=pressure_bar * 0.97, timeout_s=600, what="CO2 charge")
+        yield from bps.mv(reactor.gas_inlet, False)
+    else:
+        yield from bps.mv(
+            operator,
+            HandStep(
+                "charge", f"Open the gas inlet, charge CO2 to {pressure_bar:g} bar, close the inlet", pressure_bar
+            ),
+        )
+        yield from _wait_pressure(reactor, clock, above=pressure_bar * 0.97, timeout_s=1800, what="CO2 charge")
+
+
+def vent_gas(reactor: ParrReactor, operator: Operator, clock: BenchClock) -> MsgGen:
+    """Vent to ambient; the reactor refuses while the vessel is hot."""
+    if reactor.automated_valves:
+        yield from bps.mv(reactor.vent, True)
+        yield from _wait_pressure(reactor, clock, below=1.2, timeout_s=600, what="vent")
+        yield from bps.mv(reactor.vent, False)
+    else:
+        yield from bps.mv(
+            operator, HandStep("vent", "Vent the unreacted CO2 slowly through the vent valve, then close it")
+        )
+        yield from _wait_pressure(reactor, clock, below=1.2, timeout_s=1800, what="vent")
+
+
+def reactor_safe(reactor: ParrReactor) -> MsgGen:
+    """Stirring stopped, setpoint to ambient, heater off (the last set).  Never vents."""
+    yield from bps.abs_set(reactor.stirrer.setpoint, 0.0, wait=True)
+    yield from bps.abs_set(reactor.temperature.setpoint, 20.0, wait=True)
+    yield from bps.abs_set(reactor.heater, False, wait=True)
+
+
+def co2_cycloaddition(
+    reactor: ParrReactor,
+    operator: Operator,
+    nmr: EnteredReading,
+    clock: BenchClock,
+    *,
+    catalyst: str,
+    catalyst_mass_mg: float,
+    surface_metal_umol: float | None = None,
+    epoxide_volume_ml: float = 3.0,
+    tbab_mg: float = 100.0,
+    pressure_bar: float = 3.0,
+    temperature_c: float = 70.0,
+    hold_s: float = 6 * 3600.0,
+    stir_rpm: float = 800.0,
+    co2_supply: str = "regulated",
+    leak_check_s: float = 600.0,
+    leak_tolerance_bar: float = 0.05,
+    trace_interval_s: float = 60.0,
+    sample_name: str = "",
+    operator_name: str = "",
+    md: dict[str, Any] | None = None,
+) -> MsgGen:
+    """One CO2 cycloaddition run in the Parr reactor (see the module docstring)."""
+    checks = check_cycloaddition(
+        reactor,
+        catalyst_mass_mg=catalyst_mass_mg,
+        surface_metal_umol=surface_metal_umol,
+        epoxide_volume_ml=epoxide_volume_ml,
+        pressure_bar=pressure_bar,
+        temperature_c=temperature_c,
+        hold_s=hold_s,
+        stir_rpm=stir_rpm,
+    )
+    epoxide_mmol = epoxide_volume_ml * PO_DENSITY_G_PER_ML / PO_MOLAR_MASS_G_PER_MOL * 1e3
+    heat_s = abs(temperature_c - 25.0) / reactor.max_heating_rate_c_per_min * 60 + reactor.settle_dwell_s
+    planned = leak_check_s + 2 * heat_s + hold_s + 1800.0
+    _md: dict[str, Any] = {
+        "plan_name": "co2_cycloaddition",
+        "experiment": "co2-cycloaddition",
+        "plan_args": {
+            "catalyst": catalyst,
+            "catalyst_mass_mg": catalyst_mass_mg,
+            "surface_metal_umol": surface_metal_umol,
+            "epoxide_volume_ml": epoxide_volume_ml,
+            "tbab_mg": tbab_mg,
+            "pressure_bar": pressure_bar,
+            "temperature_c": temperature_c,
+            "hold_s": hold_s,
+            "stir_rpm": stir_rpm,
+            "leak_check_s": leak_check_s,
+            "trace_interval_s": trace_interval_s,
+        },
+        "detectors": [reactor.name, clock.name],
+        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
+        "catalyst": catalyst,
+        "catalyst_mass_mg": catalyst_mass_mg,
+        "surface_metal_umol": surface_metal_umol,
+        "epoxide": "propylene oxide",
+        "epoxide_mmol": epoxide_mmol,
+        "tbab_mg": tbab_mg,
+        "co2_supply": co2_supply,
+        "headspace_ml": reactor.vessel_volume_ml - epoxide_volume_ml,
+        "sample": sample_name,
+        "operator": operator_name,
+        "planned_duration_s": planned,
+        "checks": checks,
+    }
+    _md.update(md or {})
+    trace = [reactor, clock]
+
+    def record_until_done(status: Any) -> MsgGen:
+        while not status.done:
+            yield from bps.trigger_and_read(trace)
+            yield from bps.sleep(trace_interval_s)
+
+    @bpp.run_decorator(md=_md)
+    def inner() -> MsgGen:
+        yield from bps.mv(clock, 0.0)
+        yield from bps.mv(
+            operator,
+            HandStep(
+                "load",
+                f"Load {catalyst_mass_mg:g} mg {catalyst}, {epoxide_volume_ml:g} "
+                f"mL propylene oxide and {tbab_mg:g} mg TBAB; seal the vessel",
+            ),
+        )
+        yield from bps.trigger_and_read(trace)
+        # leak check by pressure hold
+        yield from charge_gas(reactor, operator, clock, pressure_bar)
+        p0 = yield from bps.rd(reactor.pressure)
+        yield from bps.trigger_and_read(trace, name="leak_check")
+        yield from bps.sleep(leak_check_s)
+        p1 = yield from bps.rd(reactor.pressure)
+        yield from bps.trigger_and_read(trace, name="leak_check")
+        if p0 - p1 > leak_tolerance_bar:
+            raise LeakCheckError(
+                f"{reactor.name}: lost {p0 - p1:.3f} bar in {leak_check_s / 60:g} min (limit "
+                f"{leak_tolerance_bar:g} bar): the vessel leaks; check the gasket and fittings before heating"
+            )
+        # heat, recording the trace; a regulated supply stays open from here to the end of the hold
+        if co2_supply == "regulated":
+            yield from bps.mv(reactor.gas_inlet, True)
+        yield from bps.mv(reactor.stirrer, stir_rpm)
+        yield from bps.mv(reactor.heater, True)
+        status = yield from bps.abs_set(reactor.temperature, temperature_c, group="heat")
+        yield from record_until_done(status)
+        yield from bps.wait(group="heat")
+        # hold at temperature with the pressure watch armed
+        yield from bps.mv(reactor.pressure_watch, True)
+        t_hold = yield from bps.rd(clock.elapsed)
+        yield from bps.trigger_and_read(trace, name="hold_start")
+        while True:
+            now = yield from bps.rd(clock.elapsed)
+            if now - t_hold >= hold_s:
+                break
+            yield from bps.trigger_and_read(trace)
+            yield from bps.sleep(min(trace_interval_s, hold_s - (now - t_hold)))
+        yield from bps.trigger_and_read(trace, name="hold_end")
+        yield from bps.mv(reactor.pressure_watch, False)
+        if co2_supply == "regulated":
+            yield from bps.mv(reactor.gas_inlet, False)
+        # cool (heater off first), then vent only when cold
+        yield from bps.mv(reactor.heater, False)
+        yield from bps.abs_set(reactor.temperature.setpoint, 20.0, wait=True)
+        yield from bps.mv(operator, HandStep("ice_bath", "Put the vessel in an ice bath"))
+        while True:
+            t = yield from bps.rd(reactor.temperature.readback)
+            if t < reactor.safe_vent_temperature_c:
+                break
+            yield from bps.trigger_and_read(trace)
+            yield from bps.sleep(trace_interval_s)
+        yield from bps.trigger_and_read(trace, name="cold")
+        yield from vent_gas(reactor, operator, clock)
+        yield from bps.mv(operator, HandStep("sample", "Open the vessel and take 30-50 µL for 1H NMR"))
+        yield from bps.trigger_and_read([nmr, clock], name="nmr")
+
+    return (yield from bpp.finalize_wrapper(inner(), reactor_safe(reactor)))
+
+
+def recycle(
+    reactor: ParrReactor,
+    operator: Operator,
+    nmr: EnteredReading,
+    clock: BenchClock,
+    *,
+    cycles: int,
+    md: dict[str, Any] | None = None,
+    **run_kwargs: Any,
+) -> MsgGen:
+    """``cycles`` cycloaddition runs on one catalyst, recovered between runs; runs share a campaign id."""
+    if not 1 <= cycles <= 50:
+        raise PlanArgumentError(f"cycles={cycles} must be between 1 and 50")
+    # each cycle validates its arguments before its first message; the first cycle's check
+    # therefore runs before anything moves
+    campaign = str(uuid.uuid4())
+    uids = []
+    for cycle in range(1, cycles + 1):
+        if cycle > 1:
+            yield from bps.mv(
+                operator,
+                HandStep(
+                    "recover",
+                    "Recover the catalyst: centrifuge 8,000 rpm 6-8 min, wash "
+                    "twice with methanol, vacuum dry; reload with fresh epoxide and TBAB",
+                ),
+            )
+        cycle_md = {"campaign_id": campaign, "cycle": cycle, "cycles": cycles, "plan_name": "recycle"}
+        cycle_md.update(md or {})
+        uid = yield from co2_cycloaddition(reactor, operator, nmr, clock, md=cycle_md, **run_kwargs)
+        uids.append(uid)
+    return uids
