@@ -283,6 +283,7 @@ _CYCLO_PARAMS = (
     Param("hold", "hold_s", "s", "6h", "time at temperature"),
     Param("stir", "stir_rpm", "rpm", "800rpm", "stirrer speed"),
     Param("co2_supply", "co2_supply", None, "regulated", "regulated (fed at pressure) or sealed"),
+    Param("purge_cycles", "purge_cycles", "int", "3", "CO2 fill-and-vent purges before the charge"),
     Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check"),
     Param("trace_interval", "trace_interval_s", "s", "1min", "time between recorded T/P points"),
     Param("sample", "sample_name", None, "", "sample label"),

@@ -3,7 +3,8 @@
 One run of ``co2_cycloaddition`` (temperatures in °C, pressures in bar, times in s):
 
 1. the operator loads catalyst, epoxide and TBAB and seals the vessel;
-2. leak check: charge CO2 to ``pressure_bar``, close the inlet, hold ``leak_check_s``; a drop
+2. purge the air with CO2 (``purge_cycles`` fills and vents), then leak check: charge CO2 to
+   ``pressure_bar``, close the inlet, hold ``leak_check_s``; a drop
    of more than ``leak_tolerance_bar`` stops the run before anything is heated;
 3. stirring on; heater on; heat to ``temperature_c`` (recording the trace every
    ``trace_interval_s``) until the vessel has settled;
@@ -135,11 +136,24 @@ def _wait_pressure(
         yield from bps.sleep(poll_s)
 
 
-def charge_gas(reactor: ParrReactor, operator: Operator, clock: BenchClock, pressure_bar: float) -> MsgGen:
-    """Charge CO2 to ``pressure_bar`` through the inlet (or by the operator), confirmed by the pressure."""
+def charge_gas(
+    reactor: ParrReactor, operator: Operator, clock: BenchClock, pressure_bar: float, purge_cycles: int = 3
+) -> MsgGen:
+    """Purge the air out with CO2 (fill and vent ``purge_cycles`` times), then charge CO2 to
+    ``pressure_bar`` through the inlet (or by the operator), each step confirmed by the pressure."""
     yield from bps.mv(
         operator, HandStep("regulator", f"Set the CO2 cylinder regulator to {pressure_bar:g} bar", pressure_bar)
     )
+    for _ in range(purge_cycles):
+        if reactor.automated_valves:
+            yield from bps.mv(reactor.gas_inlet, True)
+            yield from _wait_pressure(reactor, clock, above=pressure_bar * 0.97, timeout_s=600, what="CO2 purge")
+            yield from bps.mv(reactor.gas_inlet, False)
+        else:
+            yield from bps.mv(
+                operator, HandStep("charge", f"Purge: fill with CO2 to {pressure_bar:g} bar", pressure_bar)
+            )
+        yield from vent_gas(reactor, operator, clock)
     if reactor.automated_valves:
         yield from bps.mv(reactor.gas_inlet, True)
         yield from _wait_pressure(reactor, clock, above=pressure_bar * 0.97, timeout_s=600, what="CO2 charge")
@@ -190,6 +204,7 @@ def co2_cycloaddition(
     hold_s: float = 6 * 3600.0,
     stir_rpm: float = 800.0,
     co2_supply: str = "regulated",
+    purge_cycles: int = 3,
     leak_check_s: float = 600.0,
     leak_tolerance_bar: float = 0.05,
     trace_interval_s: float = 60.0,
@@ -263,7 +278,7 @@ def co2_cycloaddition(
         )
         yield from bps.trigger_and_read(trace)
         # leak check by pressure hold
-        yield from charge_gas(reactor, operator, clock, pressure_bar)
+        yield from charge_gas(reactor, operator, clock, pressure_bar, purge_cycles)
         p0 = yield from bps.rd(reactor.pressure)
         yield from bps.trigger_and_read(trace, name="leak_check")
         yield from bps.sleep(leak_check_s)
