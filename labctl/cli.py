@@ -56,23 +56,13 @@ def _prepare(experiment: str, bench: str, params: list[str] | None) -> tuple[Any
 
 
 def _validate(exp: Any, bench_obj: Any, kwargs: dict[str, Any]) -> list[str]:
-    """Run the plan's own argument checks before anything moves."""
-    from plans.h2_evolution import PlanArgumentError, check_h2_evolution
+    """Run the plan's own argument checks against the bench limits before anything moves."""
+    from labctl.experiments import ParameterError
+    from plans.h2_evolution import PlanArgumentError
 
-    d = bench_obj.devices
     try:
-        if exp.name == "h2-evolution":
-            keys = (
-                "catalyst_mass_g",
-                "lamp_power_w",
-                "duration_s",
-                "sample_interval_s",
-                "dark_samples",
-                "wavelength_nm",
-                "light_power_w",
-            )
-            return check_h2_evolution(d["lamp"], d["gc"], **{k: kwargs.get(k) for k in keys})
-    except PlanArgumentError as exc:
+        return exp.check(bench_obj, kwargs)
+    except (PlanArgumentError, ParameterError) as exc:
         _fail(str(exc))
     return []
 
@@ -100,8 +90,6 @@ def run(
     """Run an experiment on a bench; record it in the catalog and write its report."""
     from labctl.catalog import resolve_data_dir
     from labctl.clock import parse_speed
-    from labctl.experiments import h2_series, tables_from_documents
-    from labctl.report import write_report
     from labctl.session import Session, speed_for
 
     exp, cfg, kwargs = _prepare(experiment, bench, param)
@@ -119,25 +107,11 @@ def run(
         md = bench_obj.metadata()
         md["time_mode"] = "real" if speed in (None, 1.0) else ("virtual" if math.isinf(speed) else f"x{speed:g}")
         outcome = session.run(exp.build(bench_obj, kwargs), md=md)
-        stop = next((d for n, d in outcome.documents if n == "stop"), {})
-        figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
-        series = None
-        if figures is not None:
-            series = h2_series(outcome.start, tables_from_documents(outcome.documents))
-            if bench_obj.sim is not None:
-                figures["model_rate"] = _model_rate(session, bench_obj, series, figures)
-        files = (
-            write_report(
-                ddir / "reports" / outcome.uid,
-                start=outcome.start,
-                stop=stop,
-                figures=figures,
-                series=series,
-                error=error,
-            )
-            if outcome.uid
-            else {}
-        )
+        per_run = _per_run(exp, outcome, session, bench_obj, ddir)
+    campaign = _campaign(per_run, ddir, outcome)
+    figures = per_run[-1]["figures"] if per_run else None
+    error = per_run[-1]["analysis_error"] if per_run else "no run was opened"
+    files = per_run[-1]["report"] if per_run else {}
     result = {
         "uid": outcome.uid,
         "experiment": exp.name,
@@ -149,7 +123,9 @@ def run(
         "virtual_duration_s": outcome.virtual_s,
         "wall_s": outcome.wall_s,
         "jsonl": str(outcome.jsonl) if outcome.jsonl else None,
-        "report": {k: str(v) for k, v in files.items()},
+        "report": files,
+        "runs": per_run if len(per_run) > 1 else None,
+        "campaign": campaign,
         "catalog_errors": outcome.catalog_errors,
         "safe_state_errors": outcome.safe_state_errors,
     }
@@ -159,6 +135,70 @@ def run(
         _print_run_summary(result)
     if outcome.exit_status != "success":
         raise typer.Exit(1)
+
+
+def _per_run(exp: Any, outcome: Any, session: Any, bench_obj: Any, ddir: Path | None) -> list[dict[str, Any]]:
+    """Figures of merit (and, with a data folder, the report files) of each run in an outcome."""
+    from labctl.experiments import h2_series, split_runs, tables_from_documents
+    from labctl.report import write_report
+
+    out = []
+    for docs in split_runs(outcome.documents):
+        start = docs[0][1]
+        stop = next((d for n, d in docs if n == "stop"), {})
+        tables = tables_from_documents(docs)
+        figures, error = _analyze(exp, start, tables)
+        series = None
+        if figures is not None and exp.name == "h2-evolution":
+            series = h2_series(start, tables)
+            if bench_obj.sim is not None:
+                figures["model_rate"] = _model_rate(session, bench_obj, series, figures)
+        files = {}
+        if ddir is not None:
+            files = write_report(
+                ddir / "reports" / start["uid"],
+                start=start,
+                stop=stop,
+                figures=figures,
+                series=series,
+                tables=tables,
+                error=error,
+            )
+        out.append(
+            {
+                "uid": start["uid"],
+                "cycle": start.get("cycle"),
+                "exit_status": stop.get("exit_status", "interrupted"),
+                "reason": stop.get("reason", ""),
+                "figures": figures,
+                "analysis_error": error,
+                "report": {k: str(v) for k, v in files.items()},
+            }
+        )
+    return out
+
+
+def _campaign(per_run: list[dict[str, Any]], ddir: Path | None, outcome: Any) -> dict[str, Any] | None:
+    """Recycling summary (conversion per cycle, plot) when the outcome holds several cycles."""
+    cycles = [r for r in per_run if r.get("cycle") is not None]
+    if len(cycles) < 2 and not (cycles and outcome.start.get("plan_name") == "recycle"):
+        return None
+    from labctl.cyclo_analysis import recycling_summary
+
+    conversions = [r["figures"]["conversion"] for r in cycles if r["figures"]]
+    if not conversions:
+        return None
+    summary = recycling_summary(conversions)
+    summary["run_uids"] = [r["uid"] for r in cycles]
+    summary["campaign_id"] = outcome.start.get("campaign_id")
+    if ddir is not None:
+        from labctl.report import plot_recycling
+
+        folder = ddir / "reports" / f"campaign-{summary['campaign_id']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        summary["plot"] = str(plot_recycling(folder / "recycling.png", conversions, "catalyst recycling"))
+        (folder / "campaign.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return summary
 
 
 def _model_rate(session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any]) -> float | None:
@@ -227,7 +267,6 @@ def dry_run(
     Reports the estimated duration, a timeline of the steps, the limit checks and the
     predicted figures of merit.
     """
-    from labctl.experiments import tables_from_documents
     from labctl.session import Session
 
     exp, cfg, kwargs = _prepare(experiment, bench, param)
@@ -243,15 +282,20 @@ def dry_run(
                 return
             timeline.append({"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]})
 
-    with tempfile.TemporaryDirectory(prefix="labctl-dry-") as tmp:
-        with Session(data_dir=Path(tmp), speed=math.inf, record=False) as session:
-            bench_obj = session.open_bench(cfg, simulate=True)
-            checks = _validate(exp, bench_obj, kwargs)
-            bench_obj.load_sample(**kwargs)
-            md = bench_obj.metadata()
-            md.update(simulated=True, dry_run=True)
-            outcome = session.run(exp.build(bench_obj, kwargs), md=md, msg_log=log)
-        figures, error = _analyze(exp, outcome.start, tables_from_documents(outcome.documents))
+    with (
+        tempfile.TemporaryDirectory(prefix="labctl-dry-") as tmp,
+        Session(data_dir=Path(tmp), speed=math.inf, record=False) as session,
+    ):
+        bench_obj = session.open_bench(cfg, simulate=True)
+        checks = _validate(exp, bench_obj, kwargs)
+        bench_obj.load_sample(**kwargs)
+        md = bench_obj.metadata()
+        md.update(simulated=True, dry_run=True)
+        outcome = session.run(exp.build(bench_obj, kwargs), md=md, msg_log=log)
+        per_run = _per_run(exp, outcome, session, bench_obj, None)
+    campaign = _campaign(per_run, None, outcome)
+    figures = per_run[-1]["figures"] if per_run else None
+    error = per_run[-1]["analysis_error"] if per_run else "no run was opened"
     t0 = timeline[0]["t"] if timeline else 0.0
     steps = _condense(timeline, t0)
     # from the run opening to the plan's last message, on the loop's (virtual) clock
@@ -268,9 +312,14 @@ def dry_run(
         "timeline": steps,
         "figures": figures,
         "analysis_error": error,
+        "runs": per_run if len(per_run) > 1 else None,
+        "campaign": campaign,
     }
     if figures:
-        result.update({k: v for k, v in figures.items() if k in ("rate", "aqy", "total_umol", "leak_suspect")})
+        named = ("rate", "aqy", "total_umol", "leak_suspect", "conversion", "ton", "tof", "co2_uptake_mmol")
+        result.update({k: v for k, v in figures.items() if k in named})
+    if campaign:
+        result["conversions"] = campaign.get("conversions")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -279,7 +328,7 @@ def dry_run(
         c = Console(soft_wrap=True)
         c.print(f"[bold]dry run of {exp.name}[/bold] on the simulated twin of bench '{cfg.name}'")
         c.print(
-            f"estimated duration: [bold]{_hms(outcome.virtual_s)}[/bold] "
+            f"estimated duration: [bold]{_hms(estimated)}[/bold] "
             f"(simulated in {outcome.wall_s:.1f} s); exit status {outcome.exit_status}"
         )
         c.print("limit checks passed:")
@@ -288,11 +337,18 @@ def dry_run(
         c.print("timeline:")
         for step in steps:
             c.print(f"  {_hms(step['t_s'])}  {step['step']}")
-        if figures:
+        if figures and "rate" in figures:
             c.print(
                 f"predicted rate: {figures['rate']:.4g} ± {figures.get('rate_stderr') or 0:.2g} "
                 f"µmol g⁻¹ h⁻¹; H2 evolved {figures['total_umol']:.3g} µmol"
             )
+        elif figures and "ton" in figures:
+            c.print(
+                f"predicted conversion {figures['conversion_percent']:.1f} %, TON {figures['ton']:.0f} per "
+                f"cluster, TOF {figures['tof']:.0f} h⁻¹"
+            )
+        if campaign:
+            c.print("conversion per cycle: " + ", ".join(f"{x * 100:.1f} %" for x in campaign["conversions"]))
     if outcome.exit_status != "success":
         raise typer.Exit(1)
 
@@ -319,6 +375,19 @@ def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]
             text = "lamp on (ignite, wait for arc)" if "on" in text.lower() else "lamp off"
         elif cmd == "set" and obj == "lamp-power":
             text = f"lamp power preset {args[0] if args else ''} W"
+        elif cmd == "set" and obj == "operator":
+            text = f"operator: {args[0] if args else ''}"
+        elif cmd == "set" and obj == "parr-temperature":
+            text = f"heat to {args[0] if args else ''} °C (until settled)"
+        elif cmd == "set" and obj == "parr-heater":
+            text = "heater " + ("on" if args and args[0] == "True" else "off")
+        elif cmd == "set" and obj in ("parr-gas_inlet", "parr-vent"):
+            valve = "gas inlet" if obj.endswith("inlet") else "vent"
+            text = f"{valve} " + ("open" if args and args[0] == "True" else "closed")
+        elif cmd == "set" and obj == "parr-stirrer":
+            text = f"stirrer {args[0] if args else ''} rpm"
+        elif cmd == "trigger" and obj == "nmr":
+            text = "NMR conversion"
         elif cmd == "sleep":
             continue
         else:

@@ -51,6 +51,7 @@ class Experiment:
     params: tuple[Param, ...]
     build: Callable[[Any, dict[str, Any]], Any]
     analyze: Callable[[Mapping[str, Any], Tables], dict[str, Any]]
+    check: Callable[[Any, dict[str, Any]], list[str]]
 
     def resolve(self, given: Mapping[str, str]) -> dict[str, Any]:
         """User parameters (strings with units) -> plan keyword arguments."""
@@ -180,6 +181,22 @@ def _analyze_h2(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     return out
 
 
+def _check_h2(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    from plans.h2_evolution import check_h2_evolution
+
+    keys = (
+        "catalyst_mass_g",
+        "lamp_power_w",
+        "duration_s",
+        "sample_interval_s",
+        "dark_samples",
+        "wavelength_nm",
+        "light_power_w",
+    )
+    d = bench.devices
+    return check_h2_evolution(d["lamp"], d["gc"], **{k: kwargs.get(k) for k in keys})
+
+
 H2_EVOLUTION = Experiment(
     name="h2-evolution",
     summary="Photocatalytic H2 evolution: dark baseline, lamp on, GC headspace samples",
@@ -197,6 +214,7 @@ H2_EVOLUTION = Experiment(
     ),
     build=_build_h2,
     analyze=_analyze_h2,
+    check=_check_h2,
 )
 
 
@@ -230,6 +248,25 @@ def _build_recycle(bench: Any, kwargs: dict[str, Any]) -> Any:
     from plans.co2_cycloaddition import recycle
 
     return recycle(*_parr_devices(bench), **_cyclo_defaults(bench, kwargs))
+
+
+def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    from plans.co2_cycloaddition import check_cycloaddition
+
+    reactor = _parr_devices(bench)[0]
+    keys = (
+        "catalyst_mass_mg",
+        "surface_metal_umol",
+        "epoxide_volume_ml",
+        "pressure_bar",
+        "temperature_c",
+        "hold_s",
+        "stir_rpm",
+    )
+    checks = check_cycloaddition(reactor, **{k: kwargs.get(k) for k in keys})
+    if "cycles" in kwargs and not 1 <= kwargs["cycles"] <= 50:
+        raise ParameterError(f"cycles={kwargs['cycles']} must be between 1 and 50")
+    return checks
 
 
 def _analyze_cyclo(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
@@ -296,6 +333,7 @@ CO2_CYCLOADDITION = Experiment(
     params=_CYCLO_PARAMS,
     build=_build_cyclo,
     analyze=_analyze_cyclo,
+    check=_check_cyclo,
 )
 
 RECYCLE = Experiment(
@@ -304,6 +342,7 @@ RECYCLE = Experiment(
     params=(Param("cycles", "cycles", "int", "10", "number of cycles"), *_CYCLO_PARAMS),
     build=_build_recycle,
     analyze=_analyze_cyclo,
+    check=_check_cyclo,
 )
 
 

@@ -2,8 +2,10 @@
 
 ``write_report`` makes ``reports/<uid>/`` with ``figures.json`` (the figures of merit by
 name), ``report.md`` (run, bench, simulated or not, exit status and reason, figures, notes)
-and ``h2.png`` (µmol H2 in the headspace vs time, the fitted line over the linear part, the
-lamp-on instant, and N2/O2 for leaks).
+and the plots: ``h2.png`` (µmol H2 in the headspace vs time, the fitted line over the linear
+part, the lamp-on instant, and N2/O2 for leaks) or ``trace.png`` (the Parr vessel's temperature
+and pressure, with the hold); a recycling campaign also gets ``recycling.png`` (conversion per
+cycle).
 """
 
 from __future__ import annotations
@@ -59,13 +61,88 @@ def plot_h2(path: Path, series: Mapping[str, Any], figures: Mapping[str, Any], t
     return path
 
 
+def plot_reactor_trace(path: Path, tables: Mapping[str, Mapping[str, Any]], title: str) -> Path | None:
+    """Temperature and pressure of the Parr vessel against time (h), and the hold window."""
+    primary = tables.get("primary", {})
+    if "parr-temperature-readback" not in primary:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t_h = np.asarray(primary["clock-elapsed"], dtype=float) / 3600.0
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.plot(t_h, primary["parr-temperature-readback"], "-", color="tab:red", label="temperature")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("temperature (°C)", color="tab:red")
+    ax2 = ax.twinx()
+    ax2.plot(t_h, primary["parr-pressure"], "-", color="tab:blue", label="pressure")
+    ax2.set_ylabel("pressure (bar, absolute)", color="tab:blue")
+    hs, he = tables.get("hold_start", {}).get("clock-elapsed"), tables.get("hold_end", {}).get("clock-elapsed")
+    if hs is not None and he is not None and len(hs) and len(he):
+        ax.axvspan(hs[0] / 3600.0, he[0] / 3600.0, color="gold", alpha=0.15, label="hold")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_recycling(path: Path, conversions: list[float], title: str) -> Path:
+    """Conversion per cycle of a recycling campaign."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cycles = np.arange(1, len(conversions) + 1)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    ax.bar(cycles, np.asarray(conversions) * 100.0, color="tab:green")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("PO conversion (%)")
+    ax.set_ylim(0, 105)
+    ax.set_xticks(cycles)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+LABELS: dict[str, dict[str, str]] = {
+    "h2": {
+        "rate": "H2 rate (µmol g⁻¹ h⁻¹)",
+        "rate_stderr": "± standard error",
+        "model_rate": "simulator's own rate (µmol g⁻¹ h⁻¹)",
+        "r_squared": "R² of the linear fit",
+        "total_umol": "H2 evolved (µmol)",
+        "aqy": "AQY (%)",
+        "dark_rate": "rate in the dark (µmol g⁻¹ h⁻¹)",
+        "leak_suspect": "air leak suspected",
+    },
+    "cyclo": {
+        "conversion_percent": "PO conversion (%)",
+        "ton": "TON per cluster",
+        "tof": "TOF per cluster (h⁻¹)",
+        "po_converted_mmol": "PO converted (mmol)",
+        "surface_metal_umol": "surface metal (µmol, ICP)",
+        "hold_h": "hold at temperature (h)",
+        "co2_uptake_mmol": "CO2 uptake from the pressure drop (mmol)",
+    },
+}
+
+
 def write_report(
     folder: Path,
     *,
     start: Mapping[str, Any],
     stop: Mapping[str, Any],
     figures: Mapping[str, Any] | None,
-    series: Mapping[str, Any] | None,
+    series: Mapping[str, Any] | None = None,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
     error: str | None = None,
 ) -> dict[str, Path]:
     """Write the report files of one run into ``folder``; return their paths by kind."""
@@ -87,28 +164,27 @@ def write_report(
     title = f"{doc['experiment']} {str(doc['uid'])[:8]}" + (" (SIMULATED)" if sim else "")
     if figures and series and series.get("H2") is not None:
         out["plot"] = plot_h2(folder / "h2.png", series, figures, title)
+    if tables is not None:
+        trace = plot_reactor_trace(folder / "trace.png", tables, title)
+        if trace is not None:
+            out["trace"] = trace
     lines = [
         f"# {title}",
         "",
         f"- run uid: `{doc['uid']}`",
         f"- bench: {doc['bench']}" + (" — **simulated bench: these are not measured data**" if sim else ""),
-        f"- catalyst: {start.get('catalyst', '')} ({_fmt((start.get('catalyst_mass_g') or 0) * 1e3)} mg)",
+        f"- catalyst: {start.get('catalyst', '')} "
+        f"({_fmt(start.get('catalyst_mass_mg') or (start.get('catalyst_mass_g') or 0) * 1e3)} mg)",
         f"- sample: {start.get('sample', '')}  operator: {start.get('operator', '')}",
         f"- exit status: **{doc['exit_status']}**" + (f" — {doc['reason']}" if doc["reason"] else ""),
         "",
         "## Figures of merit",
         "",
     ]
+    if start.get("campaign_id"):
+        lines.insert(2, f"- campaign: `{start['campaign_id']}`, cycle {start.get('cycle')} of {start.get('cycles')}")
     if figures:
-        labels = {
-            "rate": "H2 rate (µmol g⁻¹ h⁻¹)",
-            "rate_stderr": "± standard error",
-            "r_squared": "R² of the linear fit",
-            "total_umol": "H2 evolved (µmol)",
-            "aqy": "AQY (%)",
-            "dark_rate": "rate in the dark (µmol g⁻¹ h⁻¹)",
-            "leak_suspect": "air leak suspected",
-        }
+        labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
         lines += ["| figure | value |", "|---|---|"]
         lines += [f"| {label} | {_fmt(figures.get(key))} |" for key, label in labels.items()]
         if figures.get("leak_message"):
@@ -120,6 +196,8 @@ def write_report(
         lines.append(f"No figures of merit: {error or 'no data'}")
     if "plot" in out:
         lines += ["", "![H2 evolution](h2.png)"]
+    if "trace" in out:
+        lines += ["", "![temperature and pressure](trace.png)"]
     out["markdown"] = folder / "report.md"
     out["markdown"].write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

@@ -213,6 +213,15 @@ def co2_cycloaddition(
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
     """One CO2 cycloaddition run in the Parr reactor (see the module docstring)."""
+    if co2_supply not in ("regulated", "sealed"):
+        raise PlanArgumentError(
+            f"co2_supply={co2_supply!r} must be 'regulated' (CO2 fed at the charge pressure during the hold) "
+            "or 'sealed' (inlet closed: the uptake shows as a pressure drop)"
+        )
+    if co2_supply == "regulated" and not reactor.automated_valves:
+        raise PlanArgumentError(
+            f"co2_supply='regulated' needs an automated gas inlet on {reactor.name}; use co2_supply=sealed"
+        )
     checks = check_cycloaddition(
         reactor,
         catalyst_mass_mg=catalyst_mass_mg,

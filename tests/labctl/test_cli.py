@@ -114,3 +114,18 @@ def test_devices_check_reads_every_instrument(tmp_path):
     out = _json(res.output)
     assert {r["device"] for r in out} == {"lamp", "gc", "reactor", "clock", "parr", "operator", "nmr"}
     assert all(r["ok"] for r in out)
+
+
+def test_dry_run_of_the_cycloaddition_reports_conversion_ton_tof():
+    res = runner.invoke(app, ["dry-run", "co2-cycloaddition", "--bench", "sim", "-p", "hold=2h", "--json"])
+    assert res.exit_code == 0, res.output
+    out = _json(res.output)
+    assert 0 < out["conversion"] < 1 and out["ton"] > 0 and out["tof"] > 0
+    assert any("pressure 3 bar <= vessel limit 30 bar" in c for c in out["checks"])
+    assert "heat to 70.0 °C (until settled)" in [s["step"] for s in out["timeline"]]
+
+
+def test_cycloaddition_above_the_vessel_rating_is_refused():
+    res = runner.invoke(app, ["dry-run", "co2-cycloaddition", "-p", "pressure=45bar"])
+    assert res.exit_code == 2
+    assert "pressure=45 bar is outside the vessel limit 0-30 bar" in res.output

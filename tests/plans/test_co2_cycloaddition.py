@@ -1,0 +1,94 @@
+"""Message order and argument checks of the cycloaddition plans, without hardware."""
+
+from __future__ import annotations
+
+import pytest
+from bluesky.protocols import Reading
+from bluesky.simulators import RunEngineSimulator
+
+from plans.co2_cycloaddition import co2_cycloaddition, recycle
+from plans.h2_evolution import PlanArgumentError
+
+
+@pytest.fixture
+def parr_devices(dry_session):
+    d = dry_session.bench.devices
+    return d["parr"], d["operator"], d["nmr"], d["clock"]
+
+
+def _args(**kw):
+    args = dict(catalyst="Mn:(Cd0.5Zn0.5Se)13 SS", catalyst_mass_mg=4.5, surface_metal_umol=21.0, hold_s=3600)
+    args.update(kw)
+    return args
+
+
+class _Done:
+    done = True
+    success = True
+
+
+def _sim(parr_devices):
+    """A RunEngineSimulator with a vessel that follows the valves and a clock that follows the sleeps."""
+    reactor, _, _, clock = parr_devices
+    state = {"t": 0.0, "p": 1.0}
+    sim = RunEngineSimulator()
+
+    def sleep(msg):
+        state["t"] += float(msg.args[0])
+
+    def valve(msg):
+        if msg.args[0] is True:
+            state["p"] = 3.0 if msg.obj is reactor.gas_inlet else 1.0
+
+    def reading(name, key):
+        return lambda msg: {name: Reading(value=state[key], timestamp=0.0)}
+
+    sim.add_handler("sleep", sleep)
+    sim.add_handler("set", valve, lambda m: m.obj in (reactor.gas_inlet, reactor.vent))
+    sim.add_handler("set", lambda msg: _Done(), reactor.temperature.name)
+    sim.add_handler("read", reading(clock.elapsed.name, "t"), clock.elapsed.name)
+    sim.add_handler("read", reading(reactor.pressure.name, "p"), reactor.pressure.name)
+    sim.add_read_handler_for(reactor.temperature.readback, 20.0)
+    return sim
+
+
+def test_heater_off_is_the_last_set(parr_devices):
+    reactor = parr_devices[0]
+    msgs = _sim(parr_devices).simulate_plan(co2_cycloaddition(*parr_devices, **_args()))
+    sets = [m for m in msgs if m.command == "set"]
+    assert sets[-1].obj is reactor.heater and sets[-1].args[0] is False
+    names = [getattr(m.obj, "name", None) for m in sets]
+    # the heater goes on only after the leak check and the stirrer
+    assert names.index("parr-heater") > names.index("parr-stirrer")
+    # after the heater goes on, the vent opens only once it is off again (never vent hot)
+    heat_on = names.index("parr-heater")
+    heat_off = next(i for i in range(heat_on + 1, len(sets)) if sets[i].obj is reactor.heater)
+    vents = [i for i, m in enumerate(sets) if m.obj is reactor.vent and m.args[0] is True]
+    assert vents and all(i < heat_on or i > heat_off for i in vents)
+    assert any(m.command == "trigger" and getattr(m.obj, "name", "") == "nmr" for m in msgs)
+
+
+def test_recycle_opens_one_run_per_cycle_with_a_shared_campaign(parr_devices):
+    msgs = _sim(parr_devices).simulate_plan(recycle(*parr_devices, cycles=3, **_args()))
+    opens = [m for m in msgs if m.command == "open_run"]
+    assert len(opens) == 3
+    assert len({m.kwargs["campaign_id"] for m in opens}) == 1
+    assert [m.kwargs["cycle"] for m in opens] == [1, 2, 3]
+    recovers = [m for m in msgs if m.command == "set" and getattr(m.args[0], "key", "") == "recover"]
+    assert len(recovers) == 2
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"pressure_bar": 40}, r"pressure=40 bar is outside the vessel limit 0-30 bar"),
+        ({"temperature_c": 200}, r"temperature=200 °C is above the bench limit 150 °C"),
+        ({"catalyst_mass_mg": 0}, r"catalyst_mass=0 mg must be > 0"),
+        ({"surface_metal_umol": -1}, r"surface_metal=-1 umol must be > 0"),
+        ({"hold_s": 0}, r"hold=0 h must be > 0"),
+        ({"co2_supply": "bubbling"}, r"co2_supply='bubbling' must be 'regulated'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_first_message(parr_devices, kw, match):
+    with pytest.raises(PlanArgumentError, match=match):
+        next(co2_cycloaddition(*parr_devices, **_args(**kw)))
