@@ -229,7 +229,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
         t = Table(title="figures of merit")
         t.add_column("figure")
         t.add_column("value", justify="right")
-        keys = (
+        keys: tuple[str, ...] = (
             "rate",
             "rate_stderr",
             "model_rate",
@@ -239,6 +239,16 @@ def _print_run_summary(result: dict[str, Any]) -> None:
             "dark_rate",
             "leak_suspect",
         )
+        if "ton" in figs:
+            keys = (
+                "conversion_percent",
+                "ton",
+                "tof",
+                "po_converted_mmol",
+                "surface_metal_umol",
+                "hold_h",
+                "co2_uptake_mmol",
+            )
         for key in keys:
             if key == "model_rate" and key not in figs:
                 continue
@@ -251,6 +261,16 @@ def _print_run_summary(result: dict[str, Any]) -> None:
         c.print(f"no figures of merit: {result['analysis_error']}")
     for kind, path in (result.get("report") or {}).items():
         c.print(f"  {kind}: {path}")
+    campaign = result.get("campaign")
+    if campaign:
+        c.print(
+            "campaign: conversion per cycle "
+            + ", ".join(f"{x * 100:.1f} %" for x in campaign["conversions"])
+            + f"; drop {campaign['drop_points']:.1f} points; "
+            + ("stable" if campaign["stable"] else "NOT stable")
+        )
+        if campaign.get("plot"):
+            c.print(f"  plot: {campaign['plot']}")
     if result.get("jsonl"):
         c.print(f"  documents: {result['jsonl']}")
 
@@ -452,7 +472,8 @@ def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int 
     Console(soft_wrap=True).print(t)
 
 
-def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, dict[str, Any] | None, str | None]:
+def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any, dict[str, Any] | None, str | None]:
+    """start, stop, H2 series (or None), tables, figures of merit, analysis error of a catalog run."""
     from labctl.experiments import get_experiment, h2_series, tables_from_catalog
 
     start = dict(run.metadata.get("start", {}))
@@ -461,10 +482,10 @@ def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, dict[st
     try:
         exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
     except ValueError as exc:
-        return start, stop, tables, None, str(exc)
+        return start, stop, None, tables, None, str(exc)
     figures, error = _analyze(exp, start, tables)
-    series = h2_series(start, tables) if figures is not None else None
-    return start, stop, series, figures, error
+    series = h2_series(start, tables) if figures is not None and exp.name == "h2-evolution" else None
+    return start, stop, series, tables, figures, error
 
 
 @runs_app.command("show")
@@ -474,7 +495,7 @@ def runs_show(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -
 
     with open_catalog(resolve_data_dir(data_dir)) as client:
         run = _find_run(client, uid)
-        start, stop, _, figures, error = _run_figures(run)
+        start, stop, _, _, figures, error = _run_figures(run)
     out = {
         "uid": start.get("uid"),
         "experiment": start.get("experiment"),
@@ -488,7 +509,20 @@ def runs_show(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -
         "analysis_error": error,
     }
     if figures:
-        out.update({k: figures.get(k) for k in ("rate", "rate_stderr", "aqy", "total_umol", "leak_suspect")})
+        named = (
+            "rate",
+            "rate_stderr",
+            "aqy",
+            "total_umol",
+            "leak_suspect",
+            "conversion",
+            "ton",
+            "tof",
+            "co2_uptake_mmol",
+        )
+        out.update({k: figures.get(k) for k in named if k in figures})
+    if start.get("campaign_id"):
+        out.update(campaign_id=start["campaign_id"], cycle=start.get("cycle"))
     if as_json:
         typer.echo(json.dumps(out, indent=2, default=str))
     else:
@@ -538,9 +572,15 @@ def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False)
     ddir = resolve_data_dir(data_dir)
     with open_catalog(ddir) as client:
         run = _find_run(client, uid)
-        start, stop, series, figures, error = _run_figures(run)
+        start, stop, series, tables, figures, error = _run_figures(run)
     files = write_report(
-        ddir / "reports" / start["uid"], start=start, stop=stop, figures=figures, series=series, error=error
+        ddir / "reports" / start["uid"],
+        start=start,
+        stop=stop,
+        figures=figures,
+        series=series,
+        tables=tables,
+        error=error,
     )
     if as_json:
         typer.echo(json.dumps({k: str(v) for k, v in files.items()}, indent=2))

@@ -302,6 +302,9 @@ def _analyze_cyclo(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     )
     out = res.to_dict()
     if start.get("co2_supply") == "regulated":
+        # the pressure says nothing about uptake with the supply open: do not report a number
+        out.update(co2_uptake_mmol=None, co2_uptake_hold_mmol=None, co2_uptake_vs_po=None)
+        out["notes"] = [n for n in out["notes"] if "CO2 uptake" not in n and "first and last readings" not in n]
         out["notes"].append(
             "CO2 was fed from the regulator during the hold, so the headspace pressure does not show the "
             "uptake; run with co2_supply=sealed to see it as a pressure drop"
