@@ -38,6 +38,7 @@ DEFAULT_REGISTERS: Mapping[str, str] = {
     "pressure": "pressure",
     "stirrer_speed": "stirrer_speed",
     "stirrer_setpoint": "stirrer_setpoint",
+    "setpoint_rate": "temperature_setpoint_rate",
     "gas_inlet": "gas_inlet",
     "vent": "vent",
     "high_limit_tripped": "high_limit_tripped",
@@ -219,6 +220,9 @@ class ParrReactor(StandardReadable):
         self.gas_inlet = soft_signal_rw(bool, getter=lambda: self._read("gas_inlet"), setter=self._set_inlet)
         self.vent = soft_signal_rw(bool, getter=lambda: self._read("vent"), setter=self._set_vent)
         self.pressure_watch = soft_signal_rw(bool, False, setter=self._arm_watch)
+        self.ramp = soft_signal_rw(
+            float, units="degC/min", getter=lambda: self._read("setpoint_rate"), setter=self._set_ramp
+        )
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.limit_temperature = soft_signal_r_and_setter(float, max_temperature_c, units="degC")[0]
             self.limit_pressure = soft_signal_r_and_setter(float, max_pressure_bar, units="bar")[0]
@@ -251,6 +255,17 @@ class ParrReactor(StandardReadable):
                 f"(allowed 0-{self.max_pressure_bar:g} bar); lower the pressure or check the vessel rating "
                 "in the bench file"
             )
+
+    def check_ramp(self, c_per_min: float) -> None:
+        if not 0 < c_per_min <= self.max_heating_rate_c_per_min:
+            raise ReactorLimitError(
+                f"{self.name}: heating rate {c_per_min:g} °C/min is outside the bench limit "
+                f"0-{self.max_heating_rate_c_per_min:g} °C/min; ramp more slowly or check max_heating_rate"
+            )
+
+    async def _set_ramp(self, c_per_min: float) -> None:
+        self.check_ramp(c_per_min)
+        await self._write("setpoint_rate", c_per_min)
 
     async def _write_setpoint(self, celsius: float) -> None:
         self.check_temperature(celsius)

@@ -262,6 +262,7 @@ def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
         "temperature_c",
         "hold_s",
         "stir_rpm",
+        "ramp_c_per_min",
     )
     checks = check_cycloaddition(reactor, **{k: kwargs.get(k) for k in keys})
     if "cycles" in kwargs and not 1 <= kwargs["cycles"] <= 50:
@@ -322,6 +323,7 @@ _CYCLO_PARAMS = (
     Param("temperature", "temperature_c", "degC", "70degC", "reaction temperature"),
     Param("hold", "hold_s", "s", "6h", "time at temperature"),
     Param("stir", "stir_rpm", "rpm", "800rpm", "stirrer speed"),
+    Param("ramp", "ramp_c_per_min", "delta_degC/min", None, "heating rate (setpoint ramp), within the bench limit"),
     Param("co2_supply", "co2_supply", None, "regulated", "regulated (fed at pressure) or sealed"),
     Param("purge_cycles", "purge_cycles", "int", "3", "CO2 fill-and-vent purges before the charge"),
     Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check"),

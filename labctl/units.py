@@ -8,6 +8,7 @@ parameter, the value and the unit expected.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -37,6 +38,9 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
         raise UnitError(f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}")
     if isinstance(value, str):
         text = value.strip().replace("µ", "u").replace("°C", "degC").replace("°", "deg")
+        if "/" in unit and "delta_degC" in unit:
+            # a rate like "2 degC/min" means temperature differences, not an offset temperature
+            text = re.sub(r"(?<!delta_)degC", "delta_degC", text)
         try:
             q = ureg.Quantity(text)
         except Exception as exc:

@@ -59,6 +59,7 @@ def check_cycloaddition(
     temperature_c: float,
     hold_s: float,
     stir_rpm: float,
+    ramp_c_per_min: float | None = None,
 ) -> list[str]:
     """Validate against the plan's needs and the bench limits; return the checks passed."""
     checks: list[str] = []
@@ -108,6 +109,13 @@ def check_cycloaddition(
         f"stir={stir_rpm:g} rpm is outside 0-{reactor.max_stirrer_rpm:g} rpm",
         f"stir {stir_rpm:g} rpm",
     )
+    if ramp_c_per_min is not None:
+        need(
+            0 < ramp_c_per_min <= reactor.max_heating_rate_c_per_min,
+            f"ramp={ramp_c_per_min:g} °C/min is outside the bench limit 0-{reactor.max_heating_rate_c_per_min:g} "
+            f"°C/min of {reactor.name}; ramp more slowly or check max_heating_rate in the bench file",
+            f"ramp {ramp_c_per_min:g} °C/min <= limit {reactor.max_heating_rate_c_per_min:g} °C/min",
+        )
     return checks
 
 
@@ -204,6 +212,7 @@ def co2_cycloaddition(
     hold_s: float = 6 * 3600.0,
     stir_rpm: float = 800.0,
     co2_supply: str = "regulated",
+    ramp_c_per_min: float | None = None,
     purge_cycles: int = 3,
     leak_check_s: float = 600.0,
     leak_tolerance_bar: float = 0.05,
@@ -231,6 +240,7 @@ def co2_cycloaddition(
         temperature_c=temperature_c,
         hold_s=hold_s,
         stir_rpm=stir_rpm,
+        ramp_c_per_min=ramp_c_per_min,
     )
     epoxide_mmol = epoxide_volume_ml * PO_DENSITY_G_PER_ML / PO_MOLAR_MASS_G_PER_MOL * 1e3
     heat_s = abs(temperature_c - 25.0) / reactor.max_heating_rate_c_per_min * 60 + reactor.settle_dwell_s
@@ -302,6 +312,8 @@ def co2_cycloaddition(
         if co2_supply == "regulated":
             yield from bps.mv(reactor.gas_inlet, True)
         yield from bps.mv(reactor.stirrer, stir_rpm)
+        if ramp_c_per_min is not None:
+            yield from bps.mv(reactor.ramp, ramp_c_per_min)
         yield from bps.mv(reactor.heater, True)
         status = yield from bps.abs_set(reactor.temperature, temperature_c, group="heat")
         yield from record_until_done(status)
