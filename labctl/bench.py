@@ -311,10 +311,12 @@ async def serve_simulators(
     host: str = "127.0.0.1",
     lamp_port: int = 0,
     gc_port: int = 0,
+    parr_port: int = 0,
     duration: float | None = None,
     echo: Any = print,
 ) -> dict[str, int]:
-    """Serve the lamp and GC-trigger simulators of ``cfg`` on TCP; print a bench file that uses them."""
+    """Serve the bench's simulators on TCP (lamp and GC trigger as raw serial-over-TCP, the Parr
+    controller as Modbus RTU over TCP); print a bench file that uses them."""
     import asyncio
 
     from sim.bench import build_models
@@ -336,6 +338,23 @@ async def serve_simulators(
     lamp_srv = await serve_simulator(lamp_sim, host, lamp_port)
     gc_srv = await serve_simulator(gc_sim, host, gc_port)
     ports = {"lamp": bound_port(lamp_srv), "gc": bound_port(gc_srv)}
+    parr_section = ""
+    parr_server = None
+    if cfg.parr is not None:
+        from sim.bench import SimBench
+
+        holder = SimBench(lamp_sim, gc_sim, _model, None, None)  # type: ignore[arg-type]
+        await holder.start_parr(volume_ml=cfg.parr.vessel_volume_ml, host=host, port=parr_port)
+        parr_server = holder.parr_server
+        assert parr_server is not None
+        ports["parr"] = parr_server.port
+        echo(f"parr controller (Modbus RTU over TCP):   {parr_server.url}")
+        parr_section = (
+            f'\n[parr]\naddress = "{parr_server.url}"\nmax_temperature = "{cfg.parr.max_temperature_c:g} degC"\n'
+            f'max_pressure = "{cfg.parr.max_pressure_bar:g} bar"\n'
+            f'max_heating_rate = "{cfg.parr.max_heating_rate_c_per_min:g} delta_degC/min"\n'
+            f"automated_valves = {'true' if cfg.parr.automated_valves else 'false'}\n"
+        )
     echo(f"lamp (Oriel 69907, CR-terminated ASCII): socket://{host}:{ports['lamp']}")
     echo(f"gc trigger (Numato relay box):          socket://{host}:{ports['gc']}")
     echo(f"gc export folder:                       {export_dir}")
@@ -345,7 +364,7 @@ async def serve_simulators(
         f'address = "socket://{host}:{ports["lamp"]}"\nmax_power = "{cfg.lamp.max_power_w:g} W"\n\n'
         f'[gc]\ntrigger_address = "socket://{host}:{ports["gc"]}"\nexport_dir = "{export_dir}"\n'
         f'run_time = "{cfg.gc.run_time_s:g} s"\nloop_volume = "{cfg.gc.loop_volume_ml:g} mL"\n\n'
-        f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n'
+        f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n' + parr_section
     )
     echo("serving; Ctrl-C to stop")
     try:
@@ -356,4 +375,6 @@ async def serve_simulators(
     finally:
         lamp_srv.close()
         gc_srv.close()
+        if parr_server is not None:
+            await parr_server.close()
     return ports

@@ -596,6 +596,7 @@ def sim_serve(
     host: str = "127.0.0.1",
     lamp_port: int = 0,
     gc_port: int = 0,
+    parr_port: int = 0,
     data_dir: DataDirOpt = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
 ) -> None:

@@ -55,12 +55,12 @@ class SimBench:
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
 
-    async def start_parr(self, *, volume_ml: float = 150.0) -> str:
+    async def start_parr(self, *, volume_ml: float = 150.0, host: str = "127.0.0.1", port: int = 0) -> str:
         """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL."""
         clock = _deferred_loop_clock()
         self.parr_vessel = ParrVessel(clock, volume_ml=volume_ml)
         self.parr_controller = ParrControllerSimulator(clock, self.parr_vessel)
-        self.parr_server = await serve_parr(self.parr_controller, framing="rtu")
+        self.parr_server = await serve_parr(self.parr_controller, host=host, port=port, framing="rtu")
         return self.parr_server.url
 
     async def close(self) -> None:

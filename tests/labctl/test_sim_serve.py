@@ -38,6 +38,7 @@ def test_served_simulators_answer_a_bench_file_of_socket_addresses(tmp_path):
         assert res.exit_code == 0, res.output
         assert "[ok]   lamp: " in res.output and "watts" in res.output
         assert "[ok]   gc: " in res.output
+        assert "[ok]   parr: " in res.output
     finally:
         proc.terminate()
         proc.wait(timeout=30)
