@@ -612,7 +612,14 @@ def sim_serve(
     try:
         asyncio.run(
             serve_simulators(
-                cfg, ddir, host=host, lamp_port=lamp_port, gc_port=gc_port, duration=duration, echo=typer.echo
+                cfg,
+                ddir,
+                host=host,
+                lamp_port=lamp_port,
+                gc_port=gc_port,
+                parr_port=parr_port,
+                duration=duration,
+                echo=typer.echo,
             )
         )
     except KeyboardInterrupt:
