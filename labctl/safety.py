@@ -14,7 +14,6 @@ reason, or an exception from a check (an instrument that stopped answering), tri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,10 +35,14 @@ class Watchdog:
     polls: int = 0
     safe_errors: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    _stopping: bool = False
+    _sleeping: bool = False
 
     async def _run(self) -> None:
-        while self.reason is None:
+        while self.reason is None and not self._stopping:
+            self._sleeping = True
             await asyncio.sleep(self.period_s)
+            self._sleeping = False
             for check in self.checks:
                 try:
                     why = await check()
@@ -74,14 +77,12 @@ class Watchdog:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def cancel(self) -> None:
-        """Stop watching (call on the loop); does not wait for the task to wind down."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        """Stop watching (call on the loop); does not wait for the task to wind down.
 
-    async def stop(self) -> None:
-        if self._task is not None:
+        A watchdog between polls is cancelled at once; one in the middle of a poll finishes that
+        exchange with the instrument first (so no reply arrives for a request nobody awaits).
+        """
+        self._stopping = True
+        if self._task is not None and self._sleeping:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._task = None
