@@ -205,6 +205,9 @@ class ParrReactor(StandardReadable):
         self.vessel_volume_ml = vessel_volume_ml
         self.registers = dict(registers)
         self._watch_reference_bar: float | None = None
+        self._heating = False
+        self.idle_check_s = 10.0
+        self._last_idle_check = -1e18
         with self.add_children_as_readables():
             self.temperature = ParrTemperature(self)
             self.stirrer = ParrStirrer(self)
@@ -273,6 +276,7 @@ class ParrReactor(StandardReadable):
 
     async def _set_heater(self, on: bool) -> None:
         await self._write("heater_enable", bool(on))
+        self._heating = bool(on)
 
     def _need_valves(self, what: str) -> None:
         if not self.automated_valves:
@@ -310,7 +314,16 @@ class ParrReactor(StandardReadable):
         return tripped, float(await self._read("temperature")), float(await self._read("pressure"))
 
     async def check_safe(self) -> str | None:
-        """Why the vessel is unsafe, or None."""
+        """Why the vessel is unsafe, or None.
+
+        Checked on every call while the heater is on or the pressure watch is armed; an idle
+        vessel at most every ``idle_check_s`` of loop time.
+        """
+        if not self._heating and self._watch_reference_bar is None:
+            now = asyncio.get_running_loop().time()
+            if now - self._last_idle_check < self.idle_check_s:
+                return None
+            self._last_idle_check = now
         tripped, t, p = await self._status()
         if tripped:
             return f"{self.name}: high-limit relay tripped (latched; reset it on the controller's front panel)"
@@ -329,6 +342,7 @@ class ParrReactor(StandardReadable):
     async def make_safe(self) -> None:
         """Heater off, setpoint to ambient, stirring stopped, watch disarmed.  Never vents."""
         self._watch_reference_bar = None
+        self._heating = False
         errors: list[str] = []
         for role, value in (("heater_enable", False), ("temperature_setpoint", 20.0), ("stirrer_setpoint", 0.0)):
             try:
