@@ -151,24 +151,29 @@ async def open_bench(cfg: BenchConfig, *, data_dir: Path, simulate: bool | None 
     return await _open_real(cfg, data_dir=data_dir)
 
 
+def _model_kwargs(cfg: BenchConfig, export_dir: Path) -> dict[str, Any]:
+    """What the simulators need to know of a bench file."""
+    return {
+        "export_dir": export_dir,
+        "headspace_volume_ml": cfg.reactor.headspace_volume_ml,
+        "temperature_k": cfg.reactor.temperature_k,
+        "loop_volume_ml": cfg.gc.loop_volume_ml,
+        "loop_temperature_k": cfg.gc.loop_temperature_k,
+        "loop_pressure_pa": cfg.gc.loop_pressure_pa,
+        "gc_run_time_s": cfg.gc.run_time_s,
+        "catalyst": cfg.simulation.catalyst,
+        "leak_rate_ml_per_h": cfg.simulation.leak_rate_ml_per_h,
+        "seed": cfg.simulation.seed,
+    }
+
+
 async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     from sim.bench import build_sim_bench
 
     export_dir = data_dir / "sim" / cfg.name / "gc-export"
     cal_dir = data_dir / "calibrations" / f"sim-{cfg.name}"
     processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
-    sim = build_sim_bench(
-        export_dir=export_dir,
-        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
-        temperature_k=cfg.reactor.temperature_k,
-        loop_volume_ml=cfg.gc.loop_volume_ml,
-        loop_temperature_k=cfg.gc.loop_temperature_k,
-        loop_pressure_pa=cfg.gc.loop_pressure_pa,
-        gc_run_time_s=cfg.gc.run_time_s,
-        catalyst=cfg.simulation.catalyst,
-        leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
-        seed=cfg.simulation.seed,
-    )
+    sim = build_sim_bench(**_model_kwargs(cfg, export_dir))
     parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
     devices = await _build_devices(
         cfg,
@@ -323,18 +328,7 @@ async def serve_simulators(
     from sim.serve import bound_port, serve_simulator
 
     export_dir = data_dir / "sim" / f"{cfg.name}-served" / "gc-export"
-    lamp_sim, _model, gc_sim = build_models(
-        export_dir=export_dir,
-        headspace_volume_ml=cfg.reactor.headspace_volume_ml,
-        temperature_k=cfg.reactor.temperature_k,
-        loop_volume_ml=cfg.gc.loop_volume_ml,
-        loop_temperature_k=cfg.gc.loop_temperature_k,
-        loop_pressure_pa=cfg.gc.loop_pressure_pa,
-        gc_run_time_s=cfg.gc.run_time_s,
-        catalyst=cfg.simulation.catalyst,
-        leak_rate_ml_per_h=cfg.simulation.leak_rate_ml_per_h,
-        seed=cfg.simulation.seed,
-    )
+    lamp_sim, _model, gc_sim = build_models(**_model_kwargs(cfg, export_dir))
     lamp_srv = await serve_simulator(lamp_sim, host, lamp_port)
     gc_srv = await serve_simulator(gc_sim, host, gc_port)
     ports = {"lamp": bound_port(lamp_srv), "gc": bound_port(gc_srv)}

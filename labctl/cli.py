@@ -58,7 +58,7 @@ def _prepare(experiment: str, bench: str, params: list[str] | None) -> tuple[Any
 def _validate(exp: Any, bench_obj: Any, kwargs: dict[str, Any]) -> list[str]:
     """Run the plan's own argument checks against the bench limits before anything moves."""
     from labctl.experiments import ParameterError
-    from plans.h2_evolution import PlanArgumentError
+    from plans.stubs import PlanArgumentError
 
     try:
         return exp.check(bench_obj, kwargs)

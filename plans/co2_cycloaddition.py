@@ -34,8 +34,7 @@ import bluesky.preprocessors as bpp
 from devices.operator import EnteredReading, HandStep, Operator
 from devices.parr import ParrReactor
 from devices.photoreactor import BenchClock
-from plans.h2_evolution import PlanArgumentError
-from plans.stubs import MsgGen
+from plans.stubs import Checks, MsgGen, PlanArgumentError
 
 PO_DENSITY_G_PER_ML = 0.83
 PO_MOLAR_MASS_G_PER_MOL = 58.08
@@ -62,12 +61,8 @@ def check_cycloaddition(
     ramp_c_per_min: float | None = None,
 ) -> list[str]:
     """Validate against the plan's needs and the bench limits; return the checks passed."""
-    checks: list[str] = []
-
-    def need(ok: bool, failure: str, passed: str) -> None:
-        if not ok:
-            raise PlanArgumentError(failure)
-        checks.append(passed)
+    checks = Checks()
+    need = checks.need
 
     need(
         catalyst_mass_mg > 0,

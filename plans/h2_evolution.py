@@ -27,11 +27,7 @@ import bluesky.preprocessors as bpp
 from devices.gc import GasChromatograph
 from devices.lamp import ArcLamp
 from devices.photoreactor import BenchClock, Photoreactor
-from plans.stubs import MsgGen, lamp_off, lamp_on, sample, sleep_until
-
-
-class PlanArgumentError(ValueError):
-    """A plan argument outside what the plan or the bench allows."""
+from plans.stubs import Checks, MsgGen, lamp_off, lamp_on, sample, sleep_until
 
 
 def check_h2_evolution(
@@ -51,12 +47,8 @@ def check_h2_evolution(
     Returns the list of checks passed (for a dry run's report); raises
     :class:`PlanArgumentError` on the first failure.
     """
-    checks: list[str] = []
-
-    def need(ok: bool, failure: str, passed: str) -> None:
-        if not ok:
-            raise PlanArgumentError(failure)
-        checks.append(passed)
+    checks = Checks()
+    need = checks.need
 
     need(
         catalyst_mass_g > 0,

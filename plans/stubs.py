@@ -17,6 +17,20 @@ from devices.photoreactor import BenchClock
 MsgGen = Generator[Msg, Any, Any]
 
 
+class PlanArgumentError(ValueError):
+    """A plan argument outside what the plan or the bench allows."""
+
+
+class Checks(list[str]):
+    """Argument checks run before a plan's first message; keeps what passed for a dry run's report."""
+
+    def need(self, ok: bool, failure: str, passed: str) -> None:
+        """Raise :class:`PlanArgumentError` with ``failure`` unless ``ok``; else record ``passed``."""
+        if not ok:
+            raise PlanArgumentError(failure)
+        self.append(passed)
+
+
 def lamp_on(lamp: ArcLamp, power_w: float) -> MsgGen:
     """Set the power preset, then strike the lamp; returns when the arc is lit."""
     yield from bps.mv(lamp.power, power_w)

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devices.operator import HandStep
 from devices.transports import InProcessTransport
@@ -177,32 +178,9 @@ def _deferred_loop_clock() -> Callable[[], float]:
     return now
 
 
-def build_sim_bench(
-    *,
-    export_dir: Path,
-    headspace_volume_ml: float,
-    temperature_k: float,
-    loop_volume_ml: float,
-    loop_temperature_k: float,
-    loop_pressure_pa: float,
-    gc_run_time_s: float,
-    catalyst: str,
-    leak_rate_ml_per_h: float = 0.0,
-    seed: int = 1,
-) -> SimBench:
+def build_sim_bench(**model_kwargs: Any) -> SimBench:
     """The simulators of a bench and the in-process transports the real drivers use to reach them."""
-    lamp_sim, model, gc_sim = build_models(
-        export_dir=export_dir,
-        headspace_volume_ml=headspace_volume_ml,
-        temperature_k=temperature_k,
-        loop_volume_ml=loop_volume_ml,
-        loop_temperature_k=loop_temperature_k,
-        loop_pressure_pa=loop_pressure_pa,
-        gc_run_time_s=gc_run_time_s,
-        catalyst=catalyst,
-        leak_rate_ml_per_h=leak_rate_ml_per_h,
-        seed=seed,
-    )
+    lamp_sim, model, gc_sim = build_models(**model_kwargs)
     return SimBench(
         lamp_sim=lamp_sim,
         gc_sim=gc_sim,

@@ -7,7 +7,7 @@ from bluesky.protocols import Reading
 from bluesky.simulators import RunEngineSimulator
 
 from plans.co2_cycloaddition import co2_cycloaddition, recycle
-from plans.h2_evolution import PlanArgumentError
+from plans.stubs import PlanArgumentError
 
 
 @pytest.fixture

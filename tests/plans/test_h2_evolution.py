@@ -6,7 +6,8 @@ import pytest
 from bluesky.simulators import RunEngineSimulator
 
 from devices.lamp import LampState
-from plans.h2_evolution import PlanArgumentError, h2_evolution
+from plans.h2_evolution import h2_evolution
+from plans.stubs import PlanArgumentError
 
 
 @pytest.fixture
