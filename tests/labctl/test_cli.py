@@ -129,3 +129,15 @@ def test_cycloaddition_above_the_vessel_rating_is_refused():
     res = runner.invoke(app, ["dry-run", "co2-cycloaddition", "-p", "pressure=45bar"])
     assert res.exit_code == 2
     assert "pressure=45 bar is outside the vessel limit 0-30 bar" in res.output
+
+
+def test_cycloaddition_run_reads_back_from_the_catalog(tmp_path):
+    d = str(tmp_path)
+    res = runner.invoke(app, ["run", "co2-cycloaddition", "-p", "hold=1h", "--data-dir", d, "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    run = _json(res.output)
+    assert (tmp_path / "reports" / run["uid"] / "trace.png").stat().st_size > 10_000
+    shown = _json(runner.invoke(app, ["runs", "show", run["uid"], "--data-dir", d, "--json"]).output)
+    assert shown["experiment"] == "co2-cycloaddition"
+    assert shown["ton"] == pytest.approx(run["figures"]["ton"], rel=1e-9)
+    assert shown["conversion"] == pytest.approx(run["figures"]["conversion"], rel=1e-9)
