@@ -68,8 +68,6 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         self._status_cache_s = status_cache_s
         self._status: tuple[float, LampStatus] | None = None
         self.expect_on = False
-        self.idle_check_s = 10.0
-        self._last_idle_check = -1e18
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             self.watts = soft_signal_r_and_setter(float, units="W", getter=driver.watts, poll_period=monitor_period_s)[
                 0
@@ -200,16 +198,8 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             await asyncio.sleep(0.5)
 
     async def check_safe(self) -> str | None:
-        """Return why the lamp is unsafe or has failed, or None when all is well.
-
-        A lamp that should be lit is checked on every call; an idle one at most every
-        ``idle_check_s`` of loop time (an interlock opening on a dark lamp endangers nothing).
-        """
+        """Return why the lamp is unsafe or has failed, or None when all is well."""
         expect_on = self.expect_on
-        now = asyncio.get_running_loop().time()
-        if not expect_on and now - self._last_idle_check < self.idle_check_s:
-            return None
-        self._last_idle_check = now
         self._forget_status()
         st = await self.status()
         if not st.interlock_ok:

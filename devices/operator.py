@@ -58,8 +58,8 @@ class Operator(StandardReadable, Movable[HandStep]):
         return await self._value(prompt)
 
 
-def terminal_operator(name: str = "operator") -> Operator:
-    """An operator who reads prompts on the terminal and answers with Enter or a number."""
+def terminal_person() -> tuple[Step, ValueSource]:
+    """A person at the terminal: reads each step and answers with Enter, or types a number."""
 
     async def perform(step: HandStep) -> None:
         await asyncio.to_thread(input, f"\n[operator] {step.text}\nPress Enter when done: ")
@@ -72,7 +72,7 @@ def terminal_operator(name: str = "operator") -> Operator:
             except ValueError:
                 print(f"'{text}' is not a number; type the value, e.g. 87.5")
 
-    return Operator(perform, value, name=name)
+    return perform, value
 
 
 class EnteredReading(StandardReadable):

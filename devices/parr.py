@@ -62,16 +62,6 @@ class HotVentError(RuntimeError):
     """Refusal to vent a vessel that is still hot."""
 
 
-class _Controller:
-    """What the device needs from a controller driver (``devices.drivers.parr4848``)."""
-
-    name: str
-    address: str
-
-    async def read(self, name: str) -> Any: ...  # pragma: no cover
-    async def write(self, name: str, value: Any) -> None: ...  # pragma: no cover
-
-
 class ParrTemperature(StandardReadable, Movable[float]):
     """Temperature setpoint whose ``set()`` completes when the vessel has settled at it."""
 
@@ -206,8 +196,6 @@ class ParrReactor(StandardReadable):
         self.registers = dict(registers)
         self._watch_reference_bar: float | None = None
         self._heating = False
-        self.idle_check_s = 10.0
-        self._last_idle_check = -1e18
         with self.add_children_as_readables():
             self.temperature = ParrTemperature(self)
             self.stirrer = ParrStirrer(self)
@@ -313,17 +301,13 @@ class ParrReactor(StandardReadable):
         tripped = bool(await self._read("high_limit_tripped"))
         return tripped, float(await self._read("temperature")), float(await self._read("pressure"))
 
-    async def check_safe(self) -> str | None:
-        """Why the vessel is unsafe, or None.
+    @property
+    def live(self) -> bool:
+        """True while the heater is on or the pressure watch is armed (watch closely)."""
+        return self._heating or self._watch_reference_bar is not None
 
-        Checked on every call while the heater is on or the pressure watch is armed; an idle
-        vessel at most every ``idle_check_s`` of loop time.
-        """
-        if not self._heating and self._watch_reference_bar is None:
-            now = asyncio.get_running_loop().time()
-            if now - self._last_idle_check < self.idle_check_s:
-                return None
-            self._last_idle_check = now
+    async def check_safe(self) -> str | None:
+        """Why the vessel is unsafe, or None."""
         tripped, t, p = await self._status()
         if tripped:
             return f"{self.name}: high-limit relay tripped (latched; reset it on the controller's front panel)"

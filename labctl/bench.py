@@ -183,8 +183,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         export_dir,
         pressure_gauge=sim.pressure_gauge,
         parr_address=parr_address,
-        operator_step=sim.operator_step,
-        operator_value=sim.nmr_percent,
+        person=(sim.operator_step, sim.nmr_percent),
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
@@ -203,13 +202,12 @@ async def _build_devices(
     *,
     pressure_gauge: Any = None,
     parr_address: str | None = None,
-    operator_step: Any = None,
-    operator_value: Any = None,
+    person: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """The bench's devices on the given wires (real ports or simulators alike), connected.
 
-    ``operator_step``/``operator_value`` stand for the person at the bench (the terminal by
-    default; the simulators on a simulated bench).
+    ``person`` is who does the hand steps and enters values: (perform step, enter value);
+    the terminal by default, the simulators on a simulated bench.
     """
     from devices.drivers.numato_relay import NumatoRelay
     from devices.drivers.oriel_lamp import OrielLampDriver
@@ -247,7 +245,7 @@ async def _build_devices(
     }
     if cfg.parr is not None:
         from devices.drivers.parr4848 import ParrController, RegisterMap
-        from devices.operator import EnteredReading, Operator, terminal_operator
+        from devices.operator import EnteredReading, Operator, terminal_person
         from devices.parr import ParrReactor
 
         pc = cfg.parr
@@ -273,8 +271,7 @@ async def _build_devices(
             vessel_volume_ml=pc.vessel_volume_ml,
             name="parr",
         )
-        person = terminal_operator()
-        operator = Operator(operator_step or person._perform, operator_value or person._value, name="operator")
+        operator = Operator(*(person or terminal_person()), name="operator")
         devices["operator"] = operator
         devices["nmr"] = EnteredReading(
             operator.ask_value, prompt="PO conversion from the 1H NMR spectrum (%)", units="%", name="nmr"
@@ -328,19 +325,18 @@ async def serve_simulators(
     from sim.serve import bound_port, serve_simulator
 
     export_dir = data_dir / "sim" / f"{cfg.name}-served" / "gc-export"
-    lamp_sim, _model, gc_sim = build_models(**_model_kwargs(cfg, export_dir))
+    lamp_sim, _, gc_sim = build_models(**_model_kwargs(cfg, export_dir))
     lamp_srv = await serve_simulator(lamp_sim, host, lamp_port)
     gc_srv = await serve_simulator(gc_sim, host, gc_port)
     ports = {"lamp": bound_port(lamp_srv), "gc": bound_port(gc_srv)}
     parr_section = ""
     parr_server = None
     if cfg.parr is not None:
-        from sim.bench import SimBench
+        from sim.bench import start_parr
 
-        holder = SimBench(lamp_sim, gc_sim, _model, None, None)  # type: ignore[arg-type]
-        await holder.start_parr(volume_ml=cfg.parr.vessel_volume_ml, host=host, port=parr_port)
-        parr_server = holder.parr_server
-        assert parr_server is not None
+        _vessel, _controller, parr_server = await start_parr(
+            volume_ml=cfg.parr.vessel_volume_ml, host=host, port=parr_port
+        )
         ports["parr"] = parr_server.port
         echo(f"parr controller (Modbus RTU over TCP):   {parr_server.url}")
         parr_section = (

@@ -137,12 +137,6 @@ class Catalog:
             self._context = None
             self.client = None
 
-    def __enter__(self) -> Catalog:
-        return self.open() if self.client is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @contextmanager
 def open_catalog(data_dir: Path) -> Iterator[Any]:

@@ -293,13 +293,8 @@ def dry_run(
     timeline: list[dict[str, Any]] = []
 
     def log(t: float, msg: Any) -> None:
-        if (
-            msg.command in ("set", "trigger", "open_run", "close_run", "sleep")
-            and getattr(msg, "obj", None) is not None
-        ) or msg.command in ("open_run", "close_run"):
+        if msg.command in ("open_run", "close_run") or (msg.command in ("set", "trigger") and msg.obj is not None):
             obj = getattr(msg.obj, "name", "") if msg.obj is not None else ""
-            if msg.command == "set" and obj == "clock":
-                return
             timeline.append({"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]})
 
     with (
@@ -391,8 +386,7 @@ def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]
         elif cmd == "trigger" and obj == "gc":
             text = "GC sample (inject headspace, wait for chromatogram)"
         elif cmd == "set" and obj == "lamp":
-            text = f"lamp {args[0].split('.')[-1].lower() if args else ''}".replace("lampstate", "")
-            text = "lamp on (ignite, wait for arc)" if "on" in text.lower() else "lamp off"
+            text = "lamp on (ignite, wait for arc)" if args and args[0] == "On" else "lamp off"
         elif cmd == "set" and obj == "lamp-power":
             text = f"lamp power preset {args[0] if args else ''} W"
         elif cmd == "set" and obj == "operator":
@@ -408,8 +402,6 @@ def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]
             text = f"stirrer {args[0] if args else ''} rpm"
         elif cmd == "trigger" and obj == "nmr":
             text = "NMR conversion"
-        elif cmd == "sleep":
-            continue
         else:
             continue
         steps.append({"t_s": round(t, 1), "step": text})

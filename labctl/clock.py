@@ -69,22 +69,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.accelerate = True
         self._offset = 0.0
         self._executor_futures: set[Any] = set()
-        self._wall_at_start = time.time()
-        self._mono_at_start = super().time()
 
     def _advance(self, seconds: float) -> None:
         self._offset += seconds
 
     def time(self) -> float:
         return super().time() + self._offset
-
-    def elapsed(self) -> float:
-        """Virtual seconds since the loop was made."""
-        return self.time() - self._mono_at_start
-
-    def wall_time(self) -> float:
-        """A Unix timestamp on the virtual clock (wall time at start + virtual elapsed)."""
-        return self._wall_at_start + self.elapsed()
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
         fut = super().run_in_executor(executor, func, *args)
@@ -96,13 +86,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if self._executor_futures:
             self._executor_futures = {f for f in self._executor_futures if not f.done()}
         return bool(self._executor_futures)
-
-
-def loop_wall_time(loop: asyncio.AbstractEventLoop) -> float:
-    """Unix time as seen by ``loop``: virtual for a :class:`VirtualTimeLoop`, real otherwise."""
-    if isinstance(loop, VirtualTimeLoop):
-        return loop.wall_time()
-    return time.time()
 
 
 def parse_speed(text: str) -> float:

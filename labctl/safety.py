@@ -1,11 +1,15 @@
 """Runtime interlocks: a watchdog that polls hazard checks and trips the run to a safe state.
 
 Bluesky's suspenders subscribe with ``event_type=``, which ophyd-async signals do not accept,
-so labctl watches with its own task on the RunEngine loop.  Every ``period_s`` of loop time it
-awaits each check (an async callable returning ``None`` when all is well, or a reason); a
-reason, or an exception from a check (an instrument that stopped answering), trips it:
+so labctl watches with its own task on the RunEngine loop.  Each :class:`Hazard` (a lamp, a
+vessel) has a check (an async callable returning ``None`` when all is well, or a reason), an
+action that makes it safe, and a predicate saying whether it is live right now (lamp lit, vessel
+heated).  A live hazard is checked every ``period_s`` of loop time, an idle one every
+``idle_period_s`` (an interlock opening on a dark lamp endangers nothing, and each check costs an
+exchange with the instrument).  A reason, or an exception from a check (an instrument that
+stopped answering), trips the watchdog:
 
-1. the ``make_safe`` actions run at once (lamp off), each on its own, errors logged;
+1. every hazard's ``make_safe`` runs at once (lamp off, heater off), each on its own, errors logged;
 2. the RunEngine is asked to pause from a helper thread (``RE.request_pause`` is thread-safe);
 3. the session then aborts the run with the recorded reason, so the plan's ``finally`` paths
    run and the stop document carries ``exit_status='abort'`` and the reason.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,42 +30,56 @@ Check = Callable[[], Awaitable[str | None]]
 Action = Callable[[], Awaitable[object]]
 
 
+@dataclass(frozen=True)
+class Hazard:
+    """Something the watchdog keeps safe."""
+
+    name: str
+    check: Check
+    make_safe: Action
+    live: Callable[[], bool]
+
+
 @dataclass
 class Watchdog:
-    checks: Sequence[Check]
-    make_safe: Sequence[Action]
+    hazards: Sequence[Hazard]
     request_pause: Callable[[], None]
     period_s: float = 1.0
+    idle_period_s: float = 10.0
     reason: str | None = None
-    polls: int = 0
     safe_errors: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     _sleeping: bool = False
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_checked = {h.name: -math.inf for h in self.hazards}
         while self.reason is None and not self._stopping:
             self._sleeping = True
             await asyncio.sleep(self.period_s)
             self._sleeping = False
-            for check in self.checks:
+            for hazard in self.hazards:
+                now = loop.time()
+                if not hazard.live() and now - last_checked[hazard.name] < self.idle_period_s:
+                    continue
+                last_checked[hazard.name] = now
                 try:
-                    why = await check()
+                    why = await hazard.check()
                 except Exception as exc:
                     why = f"{type(exc).__name__}: {exc}"
                 if why:
                     await self.trip(why)
                     return
-            self.polls += 1
 
     async def trip(self, reason: str) -> None:
         if self.reason is not None:
             return
         self.reason = reason
         logger.error("interlock tripped: %s", reason)
-        for action in self.make_safe:
+        for hazard in self.hazards:
             try:
-                await action()
+                await hazard.make_safe()
             except Exception as exc:
                 msg = f"could not reach the safe state ({type(exc).__name__}: {exc})"
                 logger.error(msg)

@@ -31,7 +31,7 @@ from labctl.bench import Bench, open_bench
 from labctl.catalog import CatalogWriter, JsonLinesWriter
 from labctl.clock import VirtualTimeLoop
 from labctl.config import BenchConfig
-from labctl.safety import Watchdog
+from labctl.safety import Hazard, Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class RunOutcome:
     virtual_s: float
     wall_s: float
     jsonl: Path | None = None
-    timeline: list[tuple[float, str]] = field(default_factory=list)
     catalog_errors: list[str] = field(default_factory=list)
     safe_state_errors: list[str] = field(default_factory=list)
 
@@ -180,11 +179,10 @@ class Session:
 
     # -- running --------------------------------------------------------------------------------
     def _watchdog(self) -> Watchdog | None:
-        """A 1 Hz watch over every hazard on the bench: the lamp, the Parr vessel."""
+        """A watch over every hazard on the bench: the lamp, the Parr vessel."""
         if self.bench is None:
             return None
-        checks: list[Any] = []
-        make_safe: list[Any] = []
+        hazards: list[Hazard] = []
         lamp = self.bench.devices.get("lamp")
         if lamp is not None:
             from devices.lamp import LampState
@@ -192,20 +190,13 @@ class Session:
             async def lamp_off() -> None:
                 await lamp.set(LampState.OFF)
 
-            checks.append(lamp.check_safe)
-            make_safe.append(lamp_off)
+            hazards.append(Hazard("lamp", lamp.check_safe, lamp_off, lambda: lamp.expect_on))
         parr = self.bench.devices.get("parr")
         if parr is not None:
-            checks.append(parr.check_safe)
-            make_safe.append(parr.make_safe)
-        if not checks:
+            hazards.append(Hazard("parr", parr.check_safe, parr.make_safe, lambda: parr.live))
+        if not hazards:
             return None
-        return Watchdog(
-            checks=checks,
-            make_safe=make_safe,
-            request_pause=lambda: self.RE.request_pause(defer=False),
-            period_s=1.0,
-        )
+        return Watchdog(hazards, request_pause=lambda: self.RE.request_pause(defer=False))
 
     def run(
         self,

@@ -56,12 +56,9 @@ class SimBench:
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
 
-    async def start_parr(self, *, volume_ml: float = 150.0, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start_parr(self, *, volume_ml: float = 150.0) -> str:
         """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL."""
-        clock = _deferred_loop_clock()
-        self.parr_vessel = ParrVessel(clock, volume_ml=volume_ml)
-        self.parr_controller = ParrControllerSimulator(clock, self.parr_vessel)
-        self.parr_server = await serve_parr(self.parr_controller, host=host, port=port, framing="rtu")
+        self.parr_vessel, self.parr_controller, self.parr_server = await start_parr(volume_ml=volume_ml)
         return self.parr_server.url
 
     async def close(self) -> None:
@@ -176,6 +173,17 @@ def _deferred_loop_clock() -> Callable[[], float]:
         return asyncio.get_running_loop().time()
 
     return now
+
+
+async def start_parr(
+    *, volume_ml: float = 150.0, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ParrVessel, ParrControllerSimulator, ParrServer]:
+    """A Parr vessel and its controller simulator, served over Modbus RTU on TCP (on the running loop)."""
+    clock = _deferred_loop_clock()
+    vessel = ParrVessel(clock, volume_ml=volume_ml)
+    controller = ParrControllerSimulator(clock, vessel)
+    server = await serve_parr(controller, host=host, port=port, framing="rtu")
+    return vessel, controller, server
 
 
 def build_sim_bench(**model_kwargs: Any) -> SimBench:

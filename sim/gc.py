@@ -129,10 +129,8 @@ class GcSimulator:
                 if ch == self.start_channel and was and parts[1] == "off":
                     self._start_run()
                 return ""
-        if len(parts) == 3 and parts == ["gpio", "read", parts[2]] and parts[2].isdigit():
-            if int(parts[2]) == self.ready_channel:
-                return "1" if self.ready else "0"
-            return "0"
+        if len(parts) == 3 and parts[:2] == ["gpio", "read"] and parts[2].isdigit():
+            return "1" if int(parts[2]) == self.ready_channel and self.ready else "0"
         return ""  # the module ignores what it does not know, after echoing it
 
     # -- behaviour -------------------------------------------------------------------------

@@ -23,7 +23,6 @@ async def parr():
         controller, max_temperature_c=150, max_pressure_bar=30, settle_dwell_s=60, poll_s=5, name="parr"
     )
     await reactor.connect()
-    reactor.idle_check_s = 0.0  # check on every call, idle or not
     yield reactor, sim, vessel
     await controller.close()
     await server.close()
@@ -91,8 +90,9 @@ async def test_pressure_rising_while_watched_trips(parr):
     vessel.charge(4e5)
     await asyncio.sleep(1)
     assert "pressure rising while it should not" in (await reactor.check_safe() or "")
+    assert reactor.live
     await reactor.make_safe()
-    assert await reactor.check_safe() is None  # the watch is disarmed by make_safe
+    assert not reactor.live and await reactor.check_safe() is None  # the watch is disarmed
 
 
 async def test_make_safe_turns_the_heater_off_and_stops_stirring(parr):
@@ -102,14 +102,3 @@ async def test_make_safe_turns_the_heater_off_and_stops_stirring(parr):
     await reactor.make_safe()
     assert not sim.heater_enabled
     assert vessel.stirrer_setpoint_rpm == 0
-
-
-async def test_an_idle_vessel_is_checked_less_often_than_a_heated_one(parr):
-    reactor, _, vessel = parr
-    reactor.idle_check_s = 10.0
-    assert await reactor.check_safe() is None  # an idle check now
-    vessel.charge(12e5)  # trips the high limit
-    await asyncio.sleep(1)
-    assert await reactor.check_safe() is None  # idle: not re-read within 10 s
-    await asyncio.sleep(10)
-    assert "high-limit" in (await reactor.check_safe() or "")
