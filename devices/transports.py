@@ -124,6 +124,26 @@ class Transport:
 
         return await self._with_retries(exchange, what=repr(line))
 
+    async def query_lines(self, line: str, n: int) -> list[str]:
+        """Write ``line`` and return the next ``n`` reply lines (an echo, then the answer, say).
+
+        Each line is waited for with the transport's timeout and returned without its termination.
+        """
+        if n < 1:
+            raise ValueError(f"query_lines({line!r}, n={n}): n must be at least 1 reply line")
+
+        async def exchange() -> list[str]:
+            await self._flush_input()
+            await self._write((line + self.write_termination).encode(self.encoding))
+            lines: list[str] = []
+            for _ in range(n):
+                async with asyncio.timeout(self.timeout):
+                    raw = await self._read_line()
+                lines.append(self._decode(raw, line))
+            return lines
+
+        return await self._with_retries(exchange, what=repr(line))
+
     async def write(self, line: str) -> None:
         """Write ``line`` and expect no reply."""
 
@@ -318,6 +338,28 @@ class VisaTransport(Transport):
                 await self._open()
             try:
                 return str(await asyncio.to_thread(self._res.query, line)).strip()
+            except pyvisa.errors.VisaIOError as exc:
+                if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                    raise TimeoutError(str(exc)) from exc
+                raise ConnectionDropped(str(exc)) from exc
+
+        return await self._with_retries(exchange, what=repr(line))
+
+    async def query_lines(self, line: str, n: int) -> list[str]:
+        import pyvisa
+
+        if n < 1:
+            raise ValueError(f"query_lines({line!r}, n={n}): n must be at least 1 reply line")
+
+        def talk() -> list[str]:
+            self._res.write(line)
+            return [str(self._res.read()).strip() for _ in range(n)]
+
+        async def exchange() -> list[str]:
+            if self._res is None:
+                await self._open()
+            try:
+                return await asyncio.to_thread(talk)
             except pyvisa.errors.VisaIOError as exc:
                 if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                     raise TimeoutError(str(exc)) from exc

@@ -76,6 +76,8 @@ class Bench:
         """On a simulated bench, put the sample the plan describes into the model."""
         if self.sim is None:
             return
+        if sample.get("sample") and self.sim.fluorometer is not None:
+            self.sim.load_film(str(sample["sample"]))
         if "catalyst_mass_g" in sample:
             self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"])
         if "catalyst_mass_mg" in sample:
@@ -175,6 +177,25 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
     sim = build_sim_bench(**_model_kwargs(cfg, export_dir))
     parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
+    fluor_parts = None
+    if cfg.fluorometer is not None:
+        from devices.drivers.spectrometer import Spectrometer
+        from devices.transports import InProcessTransport
+
+        fc = cfg.fluorometer
+        fsim = sim.start_fluorometer(
+            seed=cfg.simulation.seed,
+            echo=fc.monochromator_echo,
+            pulse_rate_hz=fc.pulse_rate_hz,
+            pulsed_excitation_nm=fc.pulsed_excitation_nm,
+            pmt_filter_width_nm=fc.pmt_filter_width_nm,
+        )
+        fluor_parts = FluorometerParts(
+            InProcessTransport("monochromator", fsim.monochromator, address="sim://monochromator"),
+            Spectrometer("spectrometer", fsim.spectrometer, in_process=True),
+            InProcessTransport("scaler", fsim.scaler, address="sim://sr430") if fc.scaler_address else None,
+            fsim.factory_responsivity(),
+        )
     devices = await _build_devices(
         cfg,
         sim.lamp_transport,
@@ -184,6 +205,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         pressure_gauge=sim.pressure_gauge,
         parr_address=parr_address,
         person=(sim.operator_step, sim.nmr_percent),
+        fluor_parts=fluor_parts,
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
@@ -191,6 +213,29 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         processor.calibrations.update(await calibrate_sim_gc(sim.gc_sim, cal_dir, tuple(missing)))
         notes.append(f"calibrated the simulated GC for {', '.join(missing)} (saved in {cal_dir})")
     return Bench(cfg, devices, True, processor, sim=sim, notes=notes)
+
+
+@dataclass
+class FluorometerParts:
+    """The fluorometer's wires: monochromator line, spectrometer, scaler line, emission responsivity."""
+
+    monochromator: Any
+    spectrometer: Any
+    scaler: Any
+    responsivity: Any
+
+
+def read_responsivity(path: Path, wavelengths: Any) -> Any:
+    """A responsivity CSV (wavelength nm, relative counts per photon) interpolated at ``wavelengths``."""
+    import numpy as np
+
+    try:
+        data = np.loadtxt(path, delimiter=",", comments="#", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise CalibrationError(
+            f"responsivity file {path}: {exc}; give a CSV of 'wavelength_nm,relative_counts_per_photon' rows"
+        ) from exc
+    return np.interp(wavelengths, data[:, 0], data[:, 1])
 
 
 async def _build_devices(
@@ -203,6 +248,7 @@ async def _build_devices(
     pressure_gauge: Any = None,
     parr_address: str | None = None,
     person: tuple[Any, Any] | None = None,
+    fluor_parts: FluorometerParts | None = None,
 ) -> dict[str, Any]:
     """The bench's devices on the given wires (real ports or simulators alike), connected.
 
@@ -243,9 +289,31 @@ async def _build_devices(
         ),
         "clock": BenchClock(name="clock"),
     }
+    from devices.operator import EnteredReading, Operator, terminal_person
+
+    operator = Operator(*(person or terminal_person()), name="operator")
+    devices["operator"] = operator
+    if cfg.fluorometer is not None and fluor_parts is not None:
+        from devices.drivers.cornerstone import CornerstoneDriver
+        from devices.drivers.sr430 import MultichannelScaler
+        from devices.fluorometer import Fluorometer, Grating
+
+        fc = cfg.fluorometer
+        devices["fluor"] = Fluorometer(
+            CornerstoneDriver(fluor_parts.monochromator, echo=fc.monochromator_echo),
+            fluor_parts.spectrometer,
+            MultichannelScaler(fluor_parts.scaler) if fluor_parts.scaler is not None else None,
+            grating=Grating(fc.grating, fc.grating_lines_per_mm, fc.grating_range_nm, fc.dispersion_nm_per_mm),
+            max_slit_um=fc.max_slit_um,
+            responsivity=fluor_parts.responsivity,
+            pulse_rate_hz=fc.pulse_rate_hz,
+            pulsed_excitation_nm=fc.pulsed_excitation_nm,
+            pmt_filters_nm=fc.pmt_filters_nm,
+            pmt_filter_width_nm=fc.pmt_filter_width_nm,
+            name="fluor",
+        )
     if cfg.parr is not None:
         from devices.drivers.parr4848 import ParrController, RegisterMap
-        from devices.operator import EnteredReading, Operator, terminal_person
         from devices.parr import ParrReactor
 
         pc = cfg.parr
@@ -271,8 +339,6 @@ async def _build_devices(
             vessel_volume_ml=pc.vessel_volume_ml,
             name="parr",
         )
-        operator = Operator(*(person or terminal_person()), name="operator")
-        devices["operator"] = operator
         devices["nmr"] = EnteredReading(
             operator.ask_value, prompt="PO conversion from the 1H NMR spectrum (%)", units="%", name="nmr"
         )
@@ -292,12 +358,33 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     export_dir = Path(cfg.gc.export_dir)
     if not export_dir.is_absolute():
         export_dir = base / export_dir
+    fluor_parts = None
+    if cfg.fluorometer is not None:
+        from devices.drivers.spectrometer import Spectrometer
+
+        fc = cfg.fluorometer
+        spectrometer = Spectrometer.open_seabreeze(
+            "spectrometer", None if fc.spectrometer in ("", "first") else fc.spectrometer
+        )
+        responsivity = None
+        if fc.responsivity:
+            resp_path = Path(fc.responsivity) if Path(fc.responsivity).is_absolute() else base / fc.responsivity
+            responsivity = read_responsivity(resp_path, await spectrometer.wavelengths())
+        fluor_parts = FluorometerParts(
+            SerialTransport(
+                "monochromator", fc.monochromator_address, baudrate=fc.monochromator_baudrate, timeout=fc.timeout_s
+            ),
+            spectrometer,
+            SerialTransport("scaler", fc.scaler_address, timeout=fc.timeout_s) if fc.scaler_address else None,
+            responsivity,
+        )
     devices = await _build_devices(
         cfg,
         SerialTransport("lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s),
         SerialTransport("gc", cfg.gc.trigger_address, timeout=2.0),
         processor,
         export_dir,
+        fluor_parts=fluor_parts,
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]

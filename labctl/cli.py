@@ -331,7 +331,24 @@ def dry_run(
         "campaign": campaign,
     }
     if figures:
-        named = ("rate", "aqy", "total_umol", "leak_suspect", "conversion", "ton", "tof", "co2_uptake_mmol")
+        named = (
+            "rate",
+            "aqy",
+            "total_umol",
+            "leak_suspect",
+            "conversion",
+            "ton",
+            "tof",
+            "co2_uptake_mmol",
+            "retention",
+            "retention_30min",
+            "half_life",
+            "plqy",
+            "plqy_err",
+            "lifetimes",
+            "fractions",
+            "peak_nm",
+        )
         result.update({k: v for k, v in figures.items() if k in named})
     if campaign:
         result["conversions"] = campaign.get("conversions")

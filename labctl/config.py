@@ -100,6 +100,28 @@ class ParrConfig:
 
 
 @dataclass(frozen=True)
+class FluorometerConfig:
+    """Excitation monochromator + emission spectrometer (+ optional time-resolved path)."""
+
+    monochromator_address: str
+    spectrometer: str  # "sim", a serial number, or "first"
+    grating: int = 1
+    grating_lines_per_mm: int = 1200
+    grating_range_nm: tuple[float, float] = (180.0, 1000.0)
+    dispersion_nm_per_mm: float = 6.6
+    max_slit_um: float = 3100.0
+    monochromator_echo: bool = True
+    monochromator_baudrate: int = 9600
+    responsivity: str = ""  # CSV: wavelength nm, relative counts per photon
+    scaler_address: str = ""
+    pulse_rate_hz: float = 100.0
+    pulsed_excitation_nm: float = 355.0
+    pmt_filters_nm: tuple[float, ...] = ()
+    pmt_filter_width_nm: float = 40.0
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     catalyst: str = "Co2+:(CdSe)13 network"
     leak_rate_ml_per_h: float = 0.0
@@ -115,6 +137,7 @@ class BenchConfig:
     reactor: ReactorConfig
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     parr: ParrConfig | None = None
+    fluorometer: FluorometerConfig | None = None
 
     @property
     def simulated(self) -> bool:
@@ -130,6 +153,7 @@ class BenchConfig:
             self.lamp.address == SIM
             and self.gc.trigger_address == SIM
             and (self.parr is None or self.parr.address == SIM)
+            and (self.fluorometer is None or self.fluorometer.monochromator_address == SIM)
         )
 
     def limits(self) -> dict[str, str]:
@@ -224,7 +248,10 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         )
         if not parr_cfg.address:
             raise BenchError(f'{origin}: [parr] address is empty; give a port, socket:// or tcp:// URL, or "sim"')
+    fluor_cfg = _parse_fluorometer(data["fluorometer"], origin) if "fluorometer" in data else None
     addresses = [lamp_cfg.address, gc_cfg.trigger_address] + ([parr_cfg.address] if parr_cfg else [])
+    if fluor_cfg is not None:
+        addresses.append(fluor_cfg.monochromator_address)
     for what, addr in (
         ("[lamp] address", lamp_cfg.address),
         ("[gc] trigger_address", gc_cfg.trigger_address),
@@ -240,8 +267,44 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         reactor=reactor_cfg,
         simulation=sim_cfg,
         parr=parr_cfg,
+        fluorometer=fluor_cfg,
         _simulated=simulated,
     )
+    return cfg
+
+
+def _parse_fluorometer(f: dict[str, Any], origin: str) -> FluorometerConfig:
+    grating = f.get("grating", {})
+    if not isinstance(grating, dict):
+        raise BenchError(f"{origin}: [fluorometer.grating] must be a table (number, lines_per_mm, range, dispersion)")
+    rng = grating.get("range", ["180 nm", "1000 nm"])
+    if not (isinstance(rng, list) and len(rng) == 2):
+        raise BenchError(f'{origin}: [fluorometer.grating] range must be two wavelengths, e.g. ["180 nm", "1000 nm"]')
+    lo, hi = (_q("fluorometer.grating", {"range": v}, "range", "nm") for v in rng)
+    cfg = FluorometerConfig(
+        monochromator_address=str(f.get("monochromator_address", "")),
+        spectrometer=str(f.get("spectrometer", "first")),
+        grating=int(grating.get("number", 1)),
+        grating_lines_per_mm=int(grating.get("lines_per_mm", 1200)),
+        grating_range_nm=(lo, hi),
+        dispersion_nm_per_mm=_q("fluorometer.grating", grating, "dispersion", "nm/mm", "6.6 nm/mm"),
+        max_slit_um=_q("fluorometer", f, "max_slit", "um", "3100 um"),
+        monochromator_echo=bool(f.get("monochromator_echo", True)),
+        monochromator_baudrate=int(f.get("monochromator_baudrate", 9600)),
+        responsivity=str(f.get("responsivity", "")),
+        scaler_address=str(f.get("scaler_address", "")),
+        pulse_rate_hz=_q("fluorometer", f, "pulse_rate", "Hz", "100 Hz"),
+        pulsed_excitation_nm=_q("fluorometer", f, "pulsed_excitation", "nm", "355 nm"),
+        pmt_filters_nm=tuple(
+            _q("fluorometer", {"pmt_filters": v}, "pmt_filters", "nm") for v in f.get("pmt_filters", [])
+        ),
+        pmt_filter_width_nm=_q("fluorometer", f, "pmt_filter_width", "nm", "40 nm"),
+        timeout_s=_q("fluorometer", f, "timeout", "s", "2 s"),
+    )
+    if not cfg.monochromator_address:
+        raise BenchError(f'{origin}: [fluorometer] monochromator_address is empty; give a port, URL, or "sim"')
+    if not lo < hi:
+        raise BenchError(f"{origin}: [fluorometer.grating] range {lo:g}-{hi:g} nm must be increasing")
     return cfg
 
 

@@ -29,13 +29,22 @@ class Param:
 
     name: str
     arg: str
-    unit: str | None  # None: a plain string; "int": an integer
+    unit: str | None  # None: a plain string; "int": an integer; "fraction": 0.5 or 50%
     default: str | None
     help: str
 
     def convert(self, text: str) -> Any:
         if self.unit is None:
             return text
+        if self.unit == "fraction":
+            text_ = text.strip()
+            try:
+                value = float(text_.rstrip("%")) / (100.0 if text_.endswith("%") else 1.0)
+            except ValueError as exc:
+                raise ParameterError(
+                    f"{self.name}={text!r} must be a fraction like 0.5 or a percentage like 50%"
+                ) from exc
+            return value
         if self.unit == "int":
             try:
                 return int(text)
@@ -362,9 +371,6 @@ def split_runs(docs: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, d
     return runs
 
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (H2_EVOLUTION, CO2_CYCLOADDITION, RECYCLE)}
-
-
 def get_experiment(name: str) -> Experiment:
     key = name.replace("_", "-")
     if key not in EXPERIMENTS:
@@ -380,3 +386,230 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
             raise ParameterError(f"-p {pair!r} must be name=value, e.g. -p duration=4h")
         out[name.strip()] = value.strip()
     return out
+
+
+# -- photoluminescence (fluorometer) ---------------------------------------------------------------
+_SAMPLE = Param("sample", "sample", None, "Mn:(CdSe)13(BDA) SS", "film in the fluorometer (name or BDA-MSC, SS, ...)")
+
+
+def _fluor(bench: Any) -> Any:
+    d = bench.devices
+    if "fluor" not in d:
+        raise ParameterError(
+            f"bench {bench.config.name!r} has no fluorometer; add a [fluorometer] section to the bench file"
+        )
+    return d["fluor"]
+
+
+def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
+    def check(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+        import inspect
+
+        import plans.photoluminescence as pl
+
+        fluor = _fluor(bench)
+        check_fn = getattr(pl, f"check_{name}")
+        plan_params = inspect.signature(getattr(pl, name)).parameters
+        args = {
+            k: kwargs.get(k, plan_params[k].default)
+            for k in list(inspect.signature(check_fn).parameters)[1:]
+            if k in kwargs or k in plan_params
+        }
+        checks: list[str] = check_fn(fluor, **args)
+        if bench.sim is not None:
+            from sim.photophysics import find_material
+
+            try:
+                checks.append(f"simulated film: {find_material(kwargs['sample']).name}")
+            except KeyError as exc:
+                raise ParameterError(f"sample={kwargs['sample']!r}: {exc.args[0]}") from exc
+        return checks
+
+    return check
+
+
+def _pl_build(name: str, *, operator: bool = False) -> Callable[[Any, dict[str, Any]], Any]:
+    def build(bench: Any, kwargs: dict[str, Any]) -> Any:
+        import plans.photoluminescence as pl
+
+        d = bench.devices
+        devices = (_fluor(bench), d["operator"], d["clock"]) if operator else (_fluor(bench), d["clock"])
+        return getattr(pl, name)(*devices, **kwargs)
+
+    return build
+
+
+def _stream(tables: Tables, stream: str, key: str, what: str) -> np.ndarray:
+    data = tables.get(stream, {}).get(key)
+    if data is None or len(data) == 0:
+        raise ValueError(f"this run has no {what} (stream {stream!r}, field {key!r}); it ended before measuring")
+    return np.asarray(data, dtype=float)
+
+
+def _responsivity(tables: Tables) -> np.ndarray | None:
+    resp = tables.get("calibration", {}).get("fluor-calibration-responsivity")
+    return None if resp is None or len(resp) == 0 else np.asarray(resp[-1], dtype=float)
+
+
+def _analyze_emission(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.pl_analysis import spectrum_figures
+
+    wl = _stream(tables, "primary", "fluor-spectrum-wavelengths", "emission spectrum")[-1]
+    spectra = _stream(tables, "primary", "fluor-spectrum-corrected", "emission spectrum")
+    args = start["plan_args"]
+    saturated = bool(np.any(tables["primary"].get("fluor-spectrum-saturated", [False])))
+    return spectrum_figures(wl, spectra.mean(axis=0), (args["start_nm"], args["stop_nm"]), saturated=saturated)
+
+
+def _analyze_excitation(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    wl = _stream(tables, "primary", "fluor-excitation-wavelength", "excitation scan")
+    pl = _stream(tables, "primary", "fluor-point-pl", "excitation scan")
+    i = int(np.argmax(pl))
+    return {
+        "excitation_peak_nm": float(wl[i]),
+        "peak_pl": float(pl[i]),
+        "points": len(wl),
+        "notes": ["excitation spectrum not corrected for the lamp's spectral output"],
+    }
+
+
+def _analyze_plqy(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.pl_analysis import plqy_sphere
+
+    wl = _stream(tables, "blank", "fluor-spectrum-wavelengths", "blank spectrum")[-1]
+    blank = _stream(tables, "blank", "fluor-spectrum-counts", "blank spectrum")
+    sample = _stream(tables, "sample", "fluor-spectrum-counts", "sample spectrum in the sphere")
+    res = plqy_sphere(
+        wl,
+        blank,
+        sample,
+        excitation_window_nm=tuple(start["excitation_window_nm"]),  # type: ignore[arg-type]
+        emission_window_nm=tuple(start["emission_window_nm"]),  # type: ignore[arg-type]
+        responsivity=_responsivity(tables),
+    )
+    return {
+        "plqy": res.plqy,
+        "plqy_err": res.plqy_err,
+        "plqy_percent": 100 * res.plqy,
+        "absorbed_fraction": res.absorbed_fraction,
+        "replicates": res.replicates,
+        "excitation_window_nm": list(res.excitation_window_nm),
+        "emission_window_nm": list(res.emission_window_nm),
+        "notes": [] if _responsivity(tables) is not None else ["no spectral correction on this bench"],
+    }
+
+
+def _analyze_photostability(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.pl_analysis import photostability_figures
+
+    t = _stream(tables, "primary", "clock-elapsed", "PL points")
+    pl = _stream(tables, "primary", "fluor-point-pl", "PL points")
+    dwell = float(start["plan_args"]["dwell_s"])
+    saturated = tables["primary"].get("fluor-point-saturated")
+    return photostability_figures(
+        t - dwell / 2, pl, saturated=None if saturated is None else np.asarray(saturated, dtype=bool)
+    )
+
+
+def _analyze_decay(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.pl_analysis import decay_figures
+
+    t = _stream(tables, "primary", "fluor-decay-time", "decay histogram")[-1]
+    counts = _stream(tables, "primary", "fluor-decay-counts", "decay histogram").sum(axis=0)
+    saturated = bool(np.any(tables["primary"].get("fluor-decay-saturated", [False])))
+    return decay_figures(t, counts, saturated=saturated)
+
+
+EMISSION_SCAN = Experiment(
+    name="emission-scan",
+    summary="Emission spectrum of a film at a fixed excitation wavelength",
+    params=(
+        _SAMPLE,
+        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength"),
+        Param("start", "start_nm", "nm", "450nm", "emission window start"),
+        Param("stop", "stop_nm", "nm", "750nm", "emission window end"),
+        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
+        Param("integration_time", "integration_s", "s", "100ms", "spectrometer integration time"),
+        Param("averages", "averages", "int", "3", "spectra averaged"),
+    ),
+    build=_pl_build("emission_scan"),
+    analyze=_analyze_emission,
+    check=_pl_check("emission_scan"),
+)
+
+EXCITATION_SCAN = Experiment(
+    name="excitation-scan",
+    summary="Excitation spectrum: PL in an emission band vs excitation wavelength",
+    params=(
+        _SAMPLE,
+        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength watched"),
+        Param("start", "start_nm", "nm", "280nm", "first excitation wavelength"),
+        Param("stop", "stop_nm", "nm", "420nm", "last excitation wavelength"),
+        Param("step", "step_nm", "nm", "2nm", "excitation step"),
+        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
+        Param("emission_bandwidth", "emission_bandwidth_nm", "nm", "10nm", "emission band integrated"),
+        Param("integration_time", "integration_s", "s", "200ms", "spectrometer dwell per step"),
+    ),
+    build=_pl_build("excitation_scan"),
+    analyze=_analyze_excitation,
+    check=_pl_check("excitation_scan"),
+)
+
+PLQY = Experiment(
+    name="plqy",
+    summary="Absolute PLQY of a film in the integrating sphere (blank, then sample)",
+    params=(
+        _SAMPLE,
+        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength"),
+        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
+        Param("emission_start", "emission_start_nm", "nm", "450nm", "emission window start"),
+        Param("emission_stop", "emission_stop_nm", "nm", "800nm", "emission window end"),
+        Param("integration_time", "integration_s", "s", "200ms", "spectrometer integration time"),
+        Param("replicates", "replicates", "int", "3", "spectra of blank and of sample"),
+    ),
+    build=_pl_build("plqy", operator=True),
+    analyze=_analyze_plqy,
+    check=_pl_check("plqy"),
+)
+
+PHOTOSTABILITY = Experiment(
+    name="photostability",
+    summary="Overnight photostability: continuous excitation, PL followed at an interval",
+    params=(
+        _SAMPLE,
+        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength (448nm for NRs)"),
+        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength followed"),
+        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "20nm", "excitation band-pass (slit)"),
+        Param("emission_bandwidth", "emission_bandwidth_nm", "nm", "10nm", "emission band integrated"),
+        Param("dwell", "dwell_s", "s", "0.2s", "spectrometer dwell per PL point"),
+        Param("interval", "interval_s", "s", "10s", "time between PL points"),
+        Param("duration", "duration_s", "s", "12h", "irradiation time"),
+        Param("spectrum_interval", "spectrum_interval_s", "s", "30min", "time between full spectra"),
+        Param("stop_below", "stop_below", "fraction", None, "stop when PL falls below this fraction, e.g. 0.5"),
+    ),
+    build=_pl_build("photostability"),
+    analyze=_analyze_photostability,
+    check=_pl_check("photostability"),
+)
+
+PL_DECAY = Experiment(
+    name="pl-decay",
+    summary="Mn2+ PL decay: pulsed excitation, multichannel-scaling histogram, lifetimes",
+    params=(
+        _SAMPLE,
+        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength (PMT filter)"),
+        Param("time_range", "time_range_s", "s", "2.5ms", "histogram length after each pulse"),
+        Param("bin_width", "bin_width_s", "s", "10us", "histogram bin width"),
+        Param("records", "records", "int", "10000", "pulses summed per scan"),
+        Param("scans", "scans", "int", "5", "scans summed (each within the scaler's 32767 counts per bin)"),
+    ),
+    build=_pl_build("pl_decay", operator=True),
+    analyze=_analyze_decay,
+    check=_pl_check("pl_decay"),
+)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (H2_EVOLUTION, CO2_CYCLOADDITION, RECYCLE, EMISSION_SCAN, EXCITATION_SCAN, PLQY, PHOTOSTABILITY, PL_DECAY)
+}

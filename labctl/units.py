@@ -47,7 +47,7 @@ def to_unit(name: str, value: Any, unit: str, *, example: str | None = None) -> 
             raise UnitError(f"{name}={value!r} is not a quantity pint understands; write it like {example!r}") from exc
     else:
         q = value
-    if not hasattr(q, "units") or q.dimensionless:
+    if not hasattr(q, "units") or not dict(q.unit_items()):
         raise UnitError(f"{name}={value!r} has no unit; give it with units, e.g. {name}={example!r}")
     try:
         return float(q.to(unit).magnitude)

@@ -21,6 +21,7 @@ from devices.operator import HandStep
 from devices.transports import InProcessTransport
 from sim.cycloaddition import CycloadditionReaction
 from sim.cycloaddition import find_catalyst as find_cyclo_catalyst
+from sim.fluorometer import FluorometerSim, build_fluorometer_sim
 from sim.gc import GcSimulator
 from sim.oriel_lamp import OrielLampSimulator
 from sim.parr_reactor import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
@@ -55,6 +56,12 @@ class SimBench:
     parr_vessel: ParrVessel | None = None
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
+    fluorometer: FluorometerSim | None = None
+
+    def start_fluorometer(self, **kwargs: Any) -> FluorometerSim:
+        """Make the fluorometer's simulators (monochromator, spectrometer, scaler) on this loop's clock."""
+        self.fluorometer = build_fluorometer_sim(_deferred_loop_clock(), **kwargs)
+        return self.fluorometer
 
     async def start_parr(self, *, volume_ml: float = 150.0) -> str:
         """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL."""
@@ -90,6 +97,8 @@ class SimBench:
 
     async def operator_step(self, step: HandStep) -> None:
         """The simulated operator does each hand step on the simulators at once."""
+        if self.fluorometer is not None and self.fluorometer.operator_step(step):
+            return
         vessel = self.parr_vessel
         if vessel is None:
             return
@@ -124,6 +133,12 @@ class SimBench:
     def load_sample(self, *, catalyst_mass_g: float) -> None:
         """What the operator does before a run: weigh the catalyst into the reactor."""
         self.model.catalyst_mass_g = catalyst_mass_g
+
+    def load_film(self, name: str) -> None:
+        """What the operator does before a PL run: a fresh film of ``name`` in the fluorometer."""
+        if self.fluorometer is None:
+            raise RuntimeError("this simulated bench has no fluorometer")
+        self.fluorometer.load_film(name)
 
     def ground_truth(self, t0: float, t1: float) -> dict[str, float]:
         """The model's own H2 rate between two loop times (µmol g^-1 h^-1)."""
