@@ -53,6 +53,8 @@ from devices.drivers.sr430 import MultichannelScaler
 
 SATURATION_FRACTION = 0.98  # a pixel at or above this fraction of full scale is saturated
 SCALER_FULL_BIN = 32767  # an SR430 bin stops counting here
+SCALER_DEAD_PER_BIN_S = 250e-9  # SR430 busy time after a trigger: N x (bin width + 250 ns) + 150 µs
+SCALER_DEAD_PER_RECORD_S = 150e-6
 
 
 class ShutterState(StrictEnum):
@@ -388,10 +390,23 @@ class Fluorometer(StandardReadable):
         width = await self.decay.bin_width.get_value()
         bins = await self.decay.bins.get_value()
         records = await self.decay.records.get_value()
-        actual_width, _ = await self.scaler_driver.configure(bin_width_s=width, bins=bins, records=records)
-        timeout = records / self.pulse_rate_hz * 1.5 + 30.0
+        period = 1.0 / self.pulse_rate_hz
+        if bins * width > period:
+            raise FluorometerLimitError(
+                f"{self.name}: a record of {bins} bins x {width * 1e6:g} µs = {bins * width * 1e3:g} ms is longer than "
+                f"the pulse period {period * 1e3:g} ms; shorten the time range or the bins"
+            )
+        actual_width, actual_bins = await self.scaler_driver.configure(bin_width_s=width, bins=bins, records=records)
+        busy = actual_bins * (actual_width + SCALER_DEAD_PER_BIN_S) + SCALER_DEAD_PER_RECORD_S
+        if busy > period:
+            raise FluorometerLimitError(
+                f"{self.name}: the scaler rounds {bins} bins of {width * 1e6:g} µs up to {actual_bins} bins of "
+                f"{actual_width * 1e6:g} µs and is busy {busy * 1e3:.3g} ms after each trigger, longer than the pulse "
+                f"period {period * 1e3:g} ms, so it would skip pulses; use a smaller bin width (e.g. 2.5 µs)"
+            )
+        timeout = records * period * 1.5 + 30.0
         counts = await self.scaler_driver.acquire(timeout_s=timeout)
-        counts = np.asarray(counts, dtype=float)[:bins]
+        counts = np.asarray(counts, dtype=float)
         self._set_decay_time((np.arange(len(counts)) + 0.5) * actual_width)
         self._set_decay_counts(counts)
         self._set_decay_saturated(bool(np.any(counts >= SCALER_FULL_BIN)))

@@ -219,6 +219,8 @@ def _print_run_summary(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from labctl.pl_report import PL_EXPERIMENTS, PL_LABELS
+
     c = Console(soft_wrap=True)
     sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
     status = result["exit_status"]
@@ -239,7 +241,9 @@ def _print_run_summary(result: dict[str, Any]) -> None:
             "dark_rate",
             "leak_suspect",
         )
-        if "ton" in figs:
+        if result.get("experiment") in PL_EXPERIMENTS:
+            keys = tuple(k for k in PL_LABELS if k in figs)
+        elif "ton" in figs:
             keys = (
                 "conversion_percent",
                 "ton",
@@ -253,7 +257,11 @@ def _print_run_summary(result: dict[str, Any]) -> None:
             if key == "model_rate" and key not in figs:
                 continue
             v = figs.get(key)
-            t.add_row(key, f"{v:.4g}" if isinstance(v, float) else str(v))
+            if isinstance(v, list):
+                text = ", ".join(f"{x:.4g}" for x in v)
+            else:
+                text = f"{v:.4g}" if isinstance(v, float) else str(v)
+            t.add_row(key, text)
         c.print(t)
         for note in figs.get("notes", []):
             c.print(f"  note: {note}")
@@ -374,6 +382,21 @@ def dry_run(
                 f"predicted rate: {figures['rate']:.4g} ± {figures.get('rate_stderr') or 0:.2g} "
                 f"µmol g⁻¹ h⁻¹; H2 evolved {figures['total_umol']:.3g} µmol"
             )
+        elif figures and "retention" in figures:
+            half = figures.get("half_life_h")
+            c.print(
+                f"predicted PL retention {100 * figures['retention']:.1f} % after {figures['duration_h']:.3g} h"
+                + (f"; half-life {half:.3g} h" if half is not None else "; the PL stays above half")
+            )
+        elif figures and "plqy" in figures:
+            c.print(f"predicted PLQY {100 * figures['plqy']:.1f} ± {100 * figures['plqy_err']:.1f} %")
+        elif figures and "lifetimes" in figures:
+            c.print(
+                "predicted lifetimes "
+                + ", ".join(
+                    f"{t:.0f} µs ({f:.1%})" for t, f in zip(figures["lifetimes"], figures["fractions"], strict=True)
+                )
+            )
         elif figures and "ton" in figures:
             c.print(
                 f"predicted conversion {figures['conversion_percent']:.1f} %, TON {figures['ton']:.0f} per "
@@ -419,6 +442,22 @@ def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]
             text = f"stirrer {args[0] if args else ''} rpm"
         elif cmd == "trigger" and obj == "nmr":
             text = "NMR conversion"
+        elif cmd == "set" and obj == "fluor-excitation-shutter":
+            text = "excitation shutter " + ("open (light on the sample)" if args and args[0] == "Open" else "closed")
+        elif cmd == "set" and obj == "fluor-excitation":
+            text = f"excitation monochromator to {args[0] if args else ''} nm"
+        elif cmd == "trigger" and obj == "fluor-dark":
+            text = "dark spectrum"
+        elif cmd == "trigger" and obj == "fluor-decay":
+            text = "decay histogram (pulsed source, multichannel scaler)"
+        elif cmd == "trigger" and obj in ("fluor-point", "fluor-spectrum"):
+            what = "PL point" if obj == "fluor-point" else "spectrum"
+            if steps and steps[-1]["step"].startswith(what):
+                steps[-1]["count"] = steps[-1].get("count", 1) + 1
+                steps[-1]["until_s"] = round(t, 1)
+                steps[-1]["step"] = f"{what}s x{steps[-1]['count']} (until {_hms(t)})"
+                continue
+            text = what
         else:
             continue
         steps.append({"t_s": round(t, 1), "step": text})

@@ -495,7 +495,15 @@ def _analyze_plqy(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
         "replicates": res.replicates,
         "excitation_window_nm": list(res.excitation_window_nm),
         "emission_window_nm": list(res.emission_window_nm),
-        "notes": [] if _responsivity(tables) is not None else ["no spectral correction on this bench"],
+        "notes": ([] if _responsivity(tables) is not None else ["no spectral correction on this bench"])
+        + (
+            [
+                f"PLQY is within 2 standard errors of zero: below the detection limit of ~{200 * res.plqy_err:.1g} % "
+                "here; add replicates or integration time to go lower"
+            ]
+            if res.plqy < 2 * res.plqy_err
+            else []
+        ),
     }
 
 
@@ -561,7 +569,7 @@ PLQY = Experiment(
     params=(
         _SAMPLE,
         Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength"),
-        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
+        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "20nm", "excitation band-pass"),
         Param("emission_start", "emission_start_nm", "nm", "450nm", "emission window start"),
         Param("emission_stop", "emission_stop_nm", "nm", "800nm", "emission window end"),
         Param("integration_time", "integration_s", "s", "200ms", "spectrometer integration time"),
@@ -599,7 +607,7 @@ PL_DECAY = Experiment(
         _SAMPLE,
         Param("emission", "emission_nm", "nm", "593nm", "emission wavelength (PMT filter)"),
         Param("time_range", "time_range_s", "s", "2.5ms", "histogram length after each pulse"),
-        Param("bin_width", "bin_width_s", "s", "10us", "histogram bin width"),
+        Param("bin_width", "bin_width_s", "s", "2.5us", "histogram bin width (the scaler rounds to its own)"),
         Param("records", "records", "int", "10000", "pulses summed per scan"),
         Param("scans", "scans", "int", "5", "scans summed (each within the scaler's 32767 counts per bin)"),
     ),

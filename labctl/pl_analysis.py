@@ -317,15 +317,6 @@ def _window(name: str, window: tuple[float, float], wl: FloatArray) -> tuple[flo
     return lo, hi
 
 
-def _trapezoid_weights(x: FloatArray) -> FloatArray:
-    """w such that w @ y equals np.trapezoid(y, x)."""
-    dx = np.diff(x)
-    w = np.zeros_like(x)
-    w[:-1] += dx / 2.0
-    w[1:] += dx / 2.0
-    return w
-
-
 @dataclass(frozen=True)
 class _Integral:
     mean: float
@@ -340,14 +331,18 @@ def _integrate(
     responsivity: FloatArray,
     mask: NDArray[np.bool_],
 ) -> _Integral:
-    """Photons in a window, averaged over replicates, with the variance of that average."""
-    x = wl[mask]
+    """Photons in a window, averaged over replicates, with the variance of that average.
+
+    A spectrometer's counts are per pixel (each pixel collects its own band), so the photons in a
+    window are the sum over its pixels -- not an integral over wavelength, which would weight
+    each pixel by its width and bias L against E where the dispersion varies along the array.
+    """
     photons = (raw[:, mask] - dark[mask]) / responsivity[mask]
-    per_replicate = np.trapezoid(photons, x, axis=1)
+    per_replicate = photons.sum(axis=1)
     n = per_replicate.size
     mean = float(per_replicate.mean())
     replicate_var = float(per_replicate.var(ddof=1)) / n if n > 1 else 0.0
-    g = (_trapezoid_weights(x) / responsivity[mask]) ** 2
+    g = (1.0 / responsivity[mask]) ** 2
     counts_var = np.clip(raw[:, mask], 0.0, None) + dark_var[mask]
     poisson_var = float(np.sum(counts_var @ g)) / n**2
     return _Integral(mean, replicate_var + poisson_var)
@@ -375,9 +370,8 @@ def plqy_sphere(
 ) -> PlqyResult:
     """PLQY of a film in an integrating sphere (de Mello two-measurement method, excitation in the beam).
 
-    For each spectrum, photons(lambda) = (counts - dark) / responsivity, integrated over wavelength
-    (trapezoid rule) in the excitation window (L) and the emission window (E), then averaged over
-    replicates:
+    For each spectrum, photons per pixel = (counts - dark) / responsivity, summed over the pixels
+    of the excitation window (L) and of the emission window (E), then averaged over replicates:
 
         PLQY = (E_sample - E_blank) / (L_blank - L_sample),    A = 1 - L_sample / L_blank.
 
@@ -747,6 +741,21 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def local_retention(t_s: ArrayLike, retention: ArrayLike, at_s: float, *, half_window_s: float = 90.0) -> float:
+    """Retention at ``at_s`` from a straight line through the points within ± ``half_window_s``.
+
+    Averages the counting noise of single points (a 0.2 s dwell on a weak emitter is noisy);
+    falls back to interpolation between the two nearest points when the window holds fewer than 3.
+    """
+    t = np.asarray(t_s, dtype=float)
+    r = np.asarray(retention, dtype=float)
+    near = np.abs(t - at_s) <= half_window_s
+    if np.count_nonzero(near) < 3:
+        return retention_at(t, r, at_s)
+    _slope, intercept = np.polyfit(t[near] - at_s, r[near], 1)
+    return float(intercept)
+
+
 def photostability_figures(t_s: ArrayLike, pl: ArrayLike, *, saturated: ArrayLike | None = None) -> dict[str, Any]:
     """Retention at the end and at 30 min, half-life (fitted and observed), bleaching fit, from PL points.
 
@@ -765,7 +774,7 @@ def photostability_figures(t_s: ArrayLike, pl: ArrayLike, *, saturated: ArrayLik
         notes.append(
             f"{int(np.sum(saturated))} point(s) saturated the spectrometer; their PL is clipped -- shorten the dwell"
         )
-    out["retention_30min"] = retention_at(t, r, 1800.0) if t[0] <= 1800.0 <= t[-1] else None
+    out["retention_30min"] = local_retention(t, r, 1800.0) if t[0] <= 1800.0 <= t[-1] else None
     observed = observed_half_life(t, r)
     out["half_life_observed_h"] = _finite(observed / S_PER_H)
     if len(t) >= BLEACH_MIN_POINTS:

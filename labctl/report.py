@@ -5,7 +5,7 @@ name), ``report.md`` (run, bench, simulated or not, exit status and reason, figu
 and the plots: ``h2.png`` (µmol H2 in the headspace vs time, the fitted line over the linear
 part, the lamp-on instant, and N2/O2 for leaks) or ``trace.png`` (the Parr vessel's temperature
 and pressure, with the hold); a recycling campaign also gets ``recycling.png`` (conversion per
-cycle).
+cycle); the photoluminescence runs get their own plot (``labctl.pl_report``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from labctl.pl_report import PL_EXPERIMENTS, PL_LABELS, plot_pl
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -168,6 +170,10 @@ def write_report(
         trace = plot_reactor_trace(folder / "trace.png", tables, title)
         if trace is not None:
             out["trace"] = trace
+        if doc["experiment"] in PL_EXPERIMENTS:
+            pl_plot = plot_pl(folder, str(doc["experiment"]), start, tables, figures, title)
+            if pl_plot is not None:
+                out["plot"] = pl_plot
     lines = [
         f"# {title}",
         "",
@@ -184,7 +190,10 @@ def write_report(
     if start.get("campaign_id"):
         lines.insert(2, f"- campaign: `{start['campaign_id']}`, cycle {start.get('cycle')} of {start.get('cycles')}")
     if figures:
-        labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
+        if doc["experiment"] in PL_EXPERIMENTS:
+            labels = {k: v for k, v in PL_LABELS.items() if k in figures}
+        else:
+            labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
         lines += ["| figure | value |", "|---|---|"]
         lines += [f"| {label} | {_fmt(figures.get(key))} |" for key, label in labels.items()]
         if figures.get("leak_message"):
@@ -195,7 +204,7 @@ def write_report(
     else:
         lines.append(f"No figures of merit: {error or 'no data'}")
     if "plot" in out:
-        lines += ["", "![H2 evolution](h2.png)"]
+        lines += ["", f"![plot]({out['plot'].name})"]
     if "trace" in out:
         lines += ["", "![temperature and pressure](trace.png)"]
     out["markdown"] = folder / "report.md"

@@ -253,7 +253,7 @@ class SampleCompartment:
     material: Material | None = None
     in_sphere: bool = False
     blank_in_sphere: bool = False
-    collection: float = 1.2e-5
+    collection: float = 2.8e-5
     sphere_collection: float = 4e-6
     scatter: float = 0.05
     pmt_photons_per_pulse: float = 250.0
