@@ -49,7 +49,7 @@ from ophyd_async.core import StandardReadableFormat as Format
 
 from devices.drivers.cornerstone import CornerstoneDriver
 from devices.drivers.spectrometer import Spectrometer
-from devices.drivers.sr430 import MultichannelScaler
+from devices.drivers.sr430 import MultichannelScaler, scaler_settings
 
 SATURATION_FRACTION = 0.98  # a pixel at or above this fraction of full scale is saturated
 SCALER_FULL_BIN = 32767  # an SR430 bin stops counting here
@@ -256,7 +256,7 @@ class Fluorometer(StandardReadable):
 
     # -- checks (before anything moves) ------------------------------------------------------
     def check_emission_window(self, lo_nm: float, hi_nm: float, excitation_nm: float, bandwidth_nm: float) -> None:
-        """Refuse an emission window that overlaps the excitation line (± half its band-pass + margin)."""
+        """Refuse an emission window that overlaps the excitation line (± one band-pass: the slit function's base)."""
         half = bandwidth_nm  # the triangular slit function spans ± one band-pass
         if lo_nm >= hi_nm:
             raise FluorometerLimitError(
@@ -306,6 +306,26 @@ class Fluorometer(StandardReadable):
             )
         return best
 
+    def check_decay(self, bin_width_s: float, bins: int) -> None:
+        """Refuse a histogram the scaler could not record after every pulse (rounding and dead time)."""
+        period = 1.0 / self.pulse_rate_hz
+        if bins * bin_width_s > period:
+            raise FluorometerLimitError(
+                f"{self.name}: a record of {bins} bins x {bin_width_s * 1e6:g} µs = {bins * bin_width_s * 1e3:g} ms "
+                f"is longer than the pulse period {period * 1e3:g} ms; shorten the time range or the bins"
+            )
+        try:
+            width, n = scaler_settings(bin_width_s, bins)
+        except ValueError as exc:
+            raise FluorometerLimitError(f"{self.name}: {exc}") from exc
+        busy = n * (width + SCALER_DEAD_PER_BIN_S) + SCALER_DEAD_PER_RECORD_S
+        if busy > period:
+            raise FluorometerLimitError(
+                f"{self.name}: the scaler rounds {bins} bins of {bin_width_s * 1e6:g} µs up to {n} bins of "
+                f"{width * 1e6:g} µs and is busy {busy * 1e3:.3g} ms after each trigger, longer than the pulse "
+                f"period {period * 1e3:g} ms, so it would skip pulses; use a smaller bin width (e.g. 2.5 µs)"
+            )
+
     # -- connection ---------------------------------------------------------------------------
     _wl_cache: np.ndarray | None = None
 
@@ -324,7 +344,10 @@ class Fluorometer(StandardReadable):
     async def _frame(self) -> Acquisition:
         spec = self.spectrometer_driver
         wl = self._wl_cache if self._wl_cache is not None else await spec.wavelengths()
-        raw = await spec.acquire(correct_dark_counts=True)
+        # Uncorrected counts: saturation is judged against full scale on the raw frame (the
+        # electric-dark correction would pull a clipped pixel below the threshold), and the dark
+        # frame taken at the same integration time removes baseline and dark current together.
+        raw = await spec.acquire(correct_dark_counts=False)
         t = spec.integration_time_s
         counts = np.asarray(raw, dtype=float)
         if self._dark is not None and math.isclose(self._dark[0], t, rel_tol=1e-9):
@@ -343,7 +366,7 @@ class Fluorometer(StandardReadable):
         if was_open:
             await self.excitation.driver.set_shutter(False)
         try:
-            raw = await self.spectrometer_driver.acquire(correct_dark_counts=True)
+            raw = await self.spectrometer_driver.acquire(correct_dark_counts=False)
         finally:
             if was_open:
                 await self.excitation.driver.set_shutter(True)
@@ -390,20 +413,9 @@ class Fluorometer(StandardReadable):
         width = await self.decay.bin_width.get_value()
         bins = await self.decay.bins.get_value()
         records = await self.decay.records.get_value()
+        self.check_decay(width, bins)
+        actual_width, _ = await self.scaler_driver.configure(bin_width_s=width, bins=bins, records=records)
         period = 1.0 / self.pulse_rate_hz
-        if bins * width > period:
-            raise FluorometerLimitError(
-                f"{self.name}: a record of {bins} bins x {width * 1e6:g} µs = {bins * width * 1e3:g} ms is longer than "
-                f"the pulse period {period * 1e3:g} ms; shorten the time range or the bins"
-            )
-        actual_width, actual_bins = await self.scaler_driver.configure(bin_width_s=width, bins=bins, records=records)
-        busy = actual_bins * (actual_width + SCALER_DEAD_PER_BIN_S) + SCALER_DEAD_PER_RECORD_S
-        if busy > period:
-            raise FluorometerLimitError(
-                f"{self.name}: the scaler rounds {bins} bins of {width * 1e6:g} µs up to {actual_bins} bins of "
-                f"{actual_width * 1e6:g} µs and is busy {busy * 1e3:.3g} ms after each trigger, longer than the pulse "
-                f"period {period * 1e3:g} ms, so it would skip pulses; use a smaller bin width (e.g. 2.5 µs)"
-            )
         timeout = records * period * 1.5 + 30.0
         counts = await self.scaler_driver.acquire(timeout_s=timeout)
         counts = np.asarray(counts, dtype=float)

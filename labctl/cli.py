@@ -613,14 +613,22 @@ def runs_export(
 
 @runs_app.command("report")
 def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
-    """(Re)write a run's report files (figures of merit, Markdown, plot) from the catalog."""
+    """(Re)write a run's report files (figures of merit, Markdown, plot) from the catalog.
+
+    A run that never closed (the computer crashed or lost power) is reported from its
+    JSON-lines file, which holds every point written before the end.
+    """
     from labctl.catalog import open_catalog, resolve_data_dir
     from labctl.report import write_report
 
     ddir = resolve_data_dir(data_dir)
-    with open_catalog(ddir) as client:
-        run = _find_run(client, uid)
-        start, stop, series, tables, figures, error = _run_figures(run)
+    torn = _torn_run(ddir, uid)
+    if torn is not None:
+        start, stop, series, tables, figures, error = torn
+    else:
+        with open_catalog(ddir) as client:
+            run = _find_run(client, uid)
+            start, stop, series, tables, figures, error = _run_figures(run)
     files = write_report(
         ddir / "reports" / start["uid"],
         start=start,
@@ -635,6 +643,31 @@ def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False)
     else:
         for kind, path in files.items():
             typer.echo(f"{kind}: {path}")
+
+
+def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
+    """The figures of a run whose JSON-lines file has no stop document (None if it closed normally)."""
+    from labctl.catalog import read_jsonl
+    from labctl.experiments import get_experiment, h2_series, tables_from_documents
+
+    files = sorted((ddir / "runs").glob(f"{uid}*.jsonl"))
+    if len(files) != 1:
+        return None
+    docs = list(read_jsonl(files[0]))
+    if not docs or docs[0][0] != "start" or any(name == "stop" for name, _ in docs):
+        return None
+    start = docs[0][1]
+    last = max((d.get("time", 0.0) for n, d in docs if n == "event"), default=start.get("time", 0.0))
+    stop = {
+        "exit_status": "interrupted",
+        "reason": f"the run never closed (crash or power loss); data up to {_hms(last - start.get('time', last))} "
+        "after the start are kept",
+    }
+    exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
+    tables = tables_from_documents(docs)
+    figures, error = _analyze(exp, start, tables)
+    series = h2_series(start, tables) if figures is not None and exp.name == "h2-evolution" else None
+    return start, stop, series, tables, figures, error
 
 
 # -- simulators and devices ----------------------------------------------------------------------

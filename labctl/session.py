@@ -103,6 +103,16 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _explain(exc: BaseException) -> str:
+    """The device's own error inside bluesky's ``FailedStatus`` wrapping, as ``Type: message``."""
+    from bluesky.utils import FailedStatus
+
+    inner: BaseException = exc
+    while isinstance(inner, FailedStatus) and inner.__cause__ is not None:
+        inner = inner.__cause__
+    return f"{type(inner).__name__}: {inner}"
+
+
 class Session:
     """A RunEngine with a bench and a recording chain.
 
@@ -239,8 +249,9 @@ class Session:
                     self.RE.abort(reason=why)
                 except Exception as exc:
                     logger.error("abort cleanup raised: %s", exc)
-            except Exception as exc:  # plan failure: the stop document has it already
+            except Exception as exc:  # plan failure: the stop document has it, as bluesky words it
                 logger.info("plan ended with %s: %s", type(exc).__name__, exc)
+                reason = _explain(exc)
         finally:
             self._set_accelerate(False)
             if watchdog is not None:
@@ -258,7 +269,7 @@ class Session:
         start = next((d for n, d in docs if n == "start"), {})
         exit_status = stop.get("exit_status", "fail" if docs else "not started")
         ours = f"interlock tripped: {watchdog.reason}" if watchdog and watchdog.reason else self._interrupt
-        reason = stop.get("reason", "") or ours or reason
+        reason = ours or reason or stop.get("reason", "")
         return RunOutcome(
             uid=start.get("uid"),
             exit_status=exit_status,

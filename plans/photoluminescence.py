@@ -9,9 +9,9 @@
   ``duration_s`` or until the PL falls below ``stop_below`` of its first value;
 * :func:`pl_decay` -- pulsed excitation, one multichannel-scaling histogram per acquisition.
 
-Every plan records a dark spectrum first (stream ``dark``) and the emission path's spectral
-responsivity (stream ``calibration``, with the spectrometer's wavelengths), and closes the
-excitation shutter on every exit path (``finalize_wrapper``).  Arguments are checked before the
+Every spectrometer plan records a dark spectrum first (stream ``dark``) and the emission path's
+spectral responsivity (stream ``calibration``, with the spectrometer's wavelengths); every plan
+closes the excitation shutter on every exit path (``finalize_wrapper``).  Arguments are checked before the
 first message; the error repeats the bad value with its unit and names the limit.
 Wavelengths in nm, times in s.
 """
@@ -172,7 +172,15 @@ def check_excitation_scan(
     for nm in (start_nm, stop_nm):
         _check_excitation(fluor, checks, nm, excitation_bandwidth_nm, integration_s)
     half = emission_bandwidth_nm / 2
-    _check_window(fluor, checks, emission_nm - half, emission_nm + half, stop_nm, excitation_bandwidth_nm)
+    # the excitation line sweeps start..stop: the emission band must stay clear of all of it
+    _check_window(
+        fluor,
+        checks,
+        emission_nm - half,
+        emission_nm + half,
+        (start_nm + stop_nm) / 2,
+        (stop_nm - start_nm) / 2 + excitation_bandwidth_nm,
+    )
     checks.need(
         (stop_nm - start_nm) / step_nm <= 2000,
         f"{(stop_nm - start_nm) / step_nm:.0f} steps is more than 2000; use a larger step",
@@ -349,7 +357,7 @@ def check_photostability(
         f"interval {interval_s:g} s >= dwell {dwell_s:g} s",
     )
     checks.need(
-        duration_s >= 3 * interval_s,
+        duration_s >= 2 * interval_s,
         f"duration={duration_s:g} s gives fewer than 3 points at interval={interval_s:g} s; lengthen duration",
         f"duration {duration_s / 3600:g} h gives {int(duration_s // interval_s) + 1} points",
     )
@@ -390,8 +398,8 @@ def photostability(
 ) -> MsgGen:
     """Irradiate continuously at ``excitation_nm`` and follow the PL at ``emission_nm`` (see module docstring).
 
-    Point k is taken at ``k * interval_s`` after the shutter opened (the dwell ends then);
-    the first point is the 100 % reference.
+    Point k integrates from ``k * interval_s`` after the shutter opened for one dwell; the
+    first point is the 100 % reference.
     """
     args = {
         "excitation_nm": excitation_nm,
@@ -429,16 +437,18 @@ def photostability(
         yield from bps.mv(clock, 0.0)  # irradiation starts
         first: float | None = None
         for k in range(n):
-            yield from sleep_until(clock, k * interval_s + dwell_s)
+            yield from sleep_until(clock, k * interval_s)
             yield from bps.checkpoint()
             yield from bps.trigger_and_read([fluor.point, clock])
-            if k % every == 0 or k == n - 1:
+            spectrum_taken = k % every == 0 or k == n - 1
+            if spectrum_taken:
                 yield from bps.trigger_and_read([fluor.spectrum, clock], name="spectra")
             if stop_below is not None:
                 pl = yield from bps.rd(fluor.point.pl)
                 first = pl if first is None else first
                 if first > 0 and pl < stop_below * first:
-                    yield from bps.trigger_and_read([fluor.spectrum, clock], name="spectra")
+                    if not spectrum_taken:
+                        yield from bps.trigger_and_read([fluor.spectrum, clock], name="spectra")
                     break
         yield from close_shutter(fluor)
 
@@ -461,11 +471,11 @@ def check_pl_decay(
         f"({time_range_s * 1e6 / 10:g} µs)",
         f"bin width {bin_width_s * 1e6:g} µs",
     )
-    checks.need(
-        time_range_s * fluor.pulse_rate_hz <= 1.0,
-        f"time_range={time_range_s * 1e3:g} ms is longer than the pulse period {1e3 / fluor.pulse_rate_hz:g} ms; "
-        "shorten it",
-        f"time range {time_range_s * 1e6:g} µs within the pulse period",
+    bins = max(10, round(time_range_s / bin_width_s))
+    _limit(
+        checks,
+        lambda: fluor.check_decay(bin_width_s, bins),
+        f"{bins} bins of {bin_width_s * 1e6:g} µs fit in the pulse period with the scaler's dead time",
     )
     checks.need(
         100 <= records <= 10_000_000,

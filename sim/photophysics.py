@@ -261,7 +261,7 @@ class SampleCompartment:
     dose_h: float = 0.0
     _t: float | None = field(default=None, init=False)
     _rate: float = field(default=0.0, init=False)  # dose-hours per second now
-    _stale: bool = field(default=False, init=False)
+    _stale: bool = field(default=True, init=False)
     _reference: dict[str, float] = field(default_factory=dict, init=False)
 
     # -- loading -----------------------------------------------------------------------------
@@ -325,7 +325,7 @@ class SampleCompartment:
         if m is None:
             return 1.0
         self.advance()
-        d1 = self.dose_h - self._rate * ((self._t or t1) - t1)
+        d1 = self.dose_h - self._rate * ((t1 if self._t is None else self._t) - t1)
         d0 = max(d1 - self._rate * (t1 - t0), 0.0)
         k = m.bleach_rate_per_h
         if d1 - d0 < 1e-12:

@@ -278,3 +278,8 @@ def _check_discriminator(level_v: float) -> float:
             f"(the SR430 input range); use a level in that range, e.g. -0.01 V for PMT pulses"
         )
     return level
+
+
+def scaler_settings(bin_width_s: float, bins: int) -> tuple[float, int]:
+    """(bin width s, bins per record) the SR430 uses for the asked ones; ``ValueError`` if impossible."""
+    return BIN_WIDTHS_S[_bin_width_index(bin_width_s)], RECORD_LENGTHS[_record_index(bins) - 1]
