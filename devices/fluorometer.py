@@ -329,9 +329,26 @@ class Fluorometer(StandardReadable):
     # -- connection ---------------------------------------------------------------------------
     _wl_cache: np.ndarray | None = None
 
+    _band: tuple[float, float] = (593.0, 10.0)
+    _mask: tuple[tuple[float, float], np.ndarray] | None = None
+
     async def connect(self, *args: Any, **kwargs: Any) -> None:
         await super().connect(*args, **kwargs)
         self._wl_cache = await self.spectrometer_driver.wavelengths()
+        # the PL band, kept current by the signals themselves (no read per point)
+        emission, bandwidth = self.emission.name, self.emission_bandwidth.name
+        self.emission.subscribe_reading(lambda r: self._set_band(centre=float(r[emission]["value"])))
+        self.emission_bandwidth.subscribe_reading(lambda r: self._set_band(width=float(r[bandwidth]["value"])))
+
+    def _set_band(self, *, centre: float | None = None, width: float | None = None) -> None:
+        c, w = self._band
+        self._band = (c if centre is None else centre, w if width is None else width)
+
+    def _band_mask(self, wavelengths: np.ndarray) -> np.ndarray:
+        if self._mask is None or self._mask[0] != self._band:
+            centre, width = self._band
+            self._mask = (self._band, np.abs(wavelengths - centre) <= width / 2)
+        return self._mask[1]
 
     # -- acquisitions ---------------------------------------------------------------------------
     async def _integration(self) -> float:
@@ -385,9 +402,7 @@ class Fluorometer(StandardReadable):
 
     async def _acquire_point(self) -> None:
         frame = await self._frame()
-        centre = await self.emission.get_value()
-        band = await self.emission_bandwidth.get_value()
-        mask = np.abs(frame.wavelengths - centre) <= band / 2
+        mask = self._band_mask(frame.wavelengths)
         self._set_pl(float(np.sum(frame.counts[mask])) / frame.integration_s)
         self._set_peak(frame.peak_raw)
         self._set_saturated(frame.saturated)

@@ -6,8 +6,10 @@ vessel) has a check (an async callable returning ``None`` when all is well, or a
 action that makes it safe, and a predicate saying whether it is live right now (lamp lit, vessel
 heated).  A live hazard is checked every ``period_s`` of loop time, an idle one every
 ``idle_period_s`` (an interlock opening on a dark lamp endangers nothing, and each check costs an
-exchange with the instrument).  A reason, or an exception from a check (an instrument that
-stopped answering), trips the watchdog:
+exchange with the instrument); while nothing is live the watchdog sleeps until the next idle check
+is due, and :meth:`Watchdog.poke` (the session calls it on every ``set`` a plan sends: a lamp
+being lit, a heater switched on) wakes it to look again one tick later.  A reason, or an
+exception from a check (an instrument that stopped answering), trips the watchdog:
 
 1. every hazard's ``make_safe`` runs at once (lamp off, heater off), each on its own, errors logged;
 2. the RunEngine is asked to pause from a helper thread (``RE.request_pause`` is thread-safe);
@@ -45,19 +47,40 @@ class Watchdog:
     hazards: Sequence[Hazard]
     request_pause: Callable[[], None]
     period_s: float = 1.0
-    idle_period_s: float = 10.0
+    idle_period_s: float = 60.0
     reason: str | None = None
     safe_errors: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     _sleeping: bool = False
+    _wake: asyncio.Event | None = None
+
+    def poke(self) -> None:
+        """Something may have changed (a set was sent): look again now, not at the next idle check."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def _next_wait(self, now: float, last_checked: dict[str, float]) -> float:
+        """Tick at ``period_s`` while a hazard is live; otherwise sleep until the next idle check is due."""
+        if any(h.live() for h in self.hazards):
+            return self.period_s
+        due = min(last_checked[h.name] + self.idle_period_s for h in self.hazards)
+        return max(self.period_s, due - now)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
         last_checked = {h.name: -math.inf for h in self.hazards}
+        wait = self.period_s
         while self.reason is None and not self._stopping:
             self._sleeping = True
-            await asyncio.sleep(self.period_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+                # poked: a setting changed; give it one tick to take effect before checking
+                self._wake.clear()
+                await asyncio.sleep(self.period_s)
+            except TimeoutError:
+                pass
             self._sleeping = False
             for hazard in self.hazards:
                 now = loop.time()
@@ -71,6 +94,7 @@ class Watchdog:
                 if why:
                     await self.trip(why)
                     return
+            wait = self._next_wait(loop.time(), last_checked)
 
     async def trip(self, reason: str) -> None:
         if self.reason is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labctl import lean_plans
 from labctl.bench import Bench, open_bench
 from labctl.catalog import CatalogWriter, JsonLinesWriter
 from labctl.clock import VirtualTimeLoop
@@ -137,6 +138,7 @@ class Session:
         self.speed = speed
         self.loop: asyncio.AbstractEventLoop = VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
         self._set_accelerate(False)
+        lean_plans.install()
         self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
         self.record = record
         self.progress = progress
@@ -226,9 +228,15 @@ class Session:
             catalog_writer = self._catalog_writer()
             subs += [self.RE.subscribe(jsonl), self.RE.subscribe(catalog_writer)]
         subs.append(self.RE.subscribe(_Progress(self.progress)))
-        if msg_log is not None:
-            self.RE.msg_hook = lambda msg: msg_log(self.loop.time(), msg)
         watchdog = self._watchdog()
+
+        def hook(msg: Any) -> None:
+            if watchdog is not None and msg.command == "set":
+                watchdog.poke()  # a hazard may just have become live (lamp lit, heater on)
+            if msg_log is not None:
+                msg_log(self.loop.time(), msg)
+
+        self.RE.msg_hook = hook
         self._interrupt = None
         old_handler = None
         if threading.current_thread() is threading.main_thread():

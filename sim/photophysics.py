@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -263,6 +264,7 @@ class SampleCompartment:
     _rate: float = field(default=0.0, init=False)  # dose-hours per second now
     _stale: bool = field(default=True, init=False)
     _reference: dict[str, float] = field(default_factory=dict, init=False)
+    _cache: tuple[Any, np.ndarray, np.ndarray | None] | None = field(default=None, init=False)
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, material: Material | str | None, *, in_sphere: bool = False, blank: bool = False) -> None:
@@ -335,26 +337,39 @@ class SampleCompartment:
 
     # -- detectors -----------------------------------------------------------------------------
     def photons(self, t0: float, t1: float, wavelengths_nm: np.ndarray) -> np.ndarray:
-        """Expected photons reaching each spectrometer pixel during [t0, t1] (t1 is now)."""
-        wl = np.asarray(wavelengths_nm, dtype=float)
-        ex = self.excitation()
-        out = np.zeros_like(wl)
+        """Expected photons reaching each spectrometer pixel during [t0, t1] (t1 is now).
+
+        Scattered excitation plus emission: ``dt * (scatter + R * emission)`` with R the mean
+        retention over the window; the two spectra depend only on the optical state and are
+        computed once per state (a long run repeats the same state thousands of times).
+        """
         dt = max(t1 - t0, 0.0)
+        ex = self.excitation()
         if not ex.shutter_open or dt == 0.0:
-            return out
+            return np.zeros(len(wavelengths_nm))
+        scatter, emission = self._spectra(ex, wavelengths_nm)
+        if emission is None:
+            return dt * scatter
+        return dt * (scatter + self._mean_retention(t0, t1) * emission)
+
+    def _spectra(self, ex: Excitation, wavelengths_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scattered excitation, unbleached emission) reaching each pixel per second."""
+        m = None if self.blank_in_sphere else self.material
+        key = (ex, None if m is None else m.name, self.in_sphere, self.blank_in_sphere, id(wavelengths_nm))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1], self._cache[2]
+        wl = np.asarray(wavelengths_nm, dtype=float)
         width = np.gradient(wl)
         incident = xe_photon_flux(wl) * slit_function(wl, ex.wavelength_nm, ex.bandpass_nm)
-        m = None if self.blank_in_sphere else self.material
         absorbed = m.absorptance(wl) if m is not None else np.zeros_like(wl)
-        if self.in_sphere:
-            out += self.sphere_collection * incident * (1.0 - absorbed) * width * dt
-        else:
-            out += self.collection * self.scatter * incident * (1.0 - absorbed) * width * dt
+        scale = self.sphere_collection if self.in_sphere else self.collection * self.scatter
+        scatter = scale * incident * (1.0 - absorbed) * width
+        emission = None
         if m is not None:
-            emitted = m.plqy * self._absorbed_rate(m, ex) * self._mean_retention(t0, t1) * dt
             eff = self.sphere_collection if self.in_sphere else self.collection
-            out += eff * emitted * m.emission_shape(wl) * width
-        return out
+            emission = eff * m.plqy * self._absorbed_rate(m, ex) * m.emission_shape(wl) * width
+        self._cache = (key, scatter, emission)
+        return scatter, emission
 
     def decay_counts(
         self, bin_edges_s: np.ndarray, n_records: int, emission_band_nm: tuple[float, float]

@@ -153,17 +153,17 @@ class SimulatedSpectrometer:
             raise SeaBreezeError("Data transfer error: USB read timed out")
         t1 = float(self._clock())
         seconds = self._integration_us / 1e6
-        photons = np.asarray(self._source(t1 - seconds, t1, self._wavelengths.copy()), dtype=float)
+        photons = np.asarray(self._source(t1 - seconds, t1, self._wavelengths), dtype=float)
         if photons.shape != (self.pixels,):
             raise ValueError(f"source returned shape {photons.shape}, expected ({self.pixels},) photons per pixel")
         photons = np.clip(photons, 0.0, None)
         photons[:BLACK_PIXELS] = 0.0
         g = self.ELECTRONS_PER_COUNT
-        electrons = self._rng.poisson(photons * self._responsivity * g).astype(float)
-        dark = self._rng.poisson(np.full(self.pixels, self.dark_counts_per_s * seconds * g)).astype(float)
-        dark[:BLACK_PIXELS] = 0.0
+        # signal and dark current are independent Poisson processes: one draw of their sum
+        mean = photons * self._responsivity * g + self._dark_mean(seconds, g)
+        electrons = self._rng.poisson(mean).astype(float)
         read = self._rng.normal(0.0, self.read_noise_counts, self.pixels)
-        counts = np.rint((electrons + dark) / g + read + self.baseline_counts)
+        counts = np.rint(electrons / g + read + self.baseline_counts)
         counts = np.clip(counts, 0.0, self.max_intensity)
         if correct_dark_counts:
             counts = counts - counts[:BLACK_PIXELS].mean()
@@ -172,6 +172,12 @@ class SimulatedSpectrometer:
 
     def close(self) -> None:
         self._closed = True
+
+    def _dark_mean(self, seconds: float, g: float) -> np.ndarray:
+        """Mean dark electrons per pixel in ``seconds`` (none on the black pixels)."""
+        dark = np.full(self.pixels, self.dark_counts_per_s * seconds * g)
+        dark[:BLACK_PIXELS] = 0.0
+        return dark
 
     # -- simulation extras -------------------------------------------------------------------------
     @property

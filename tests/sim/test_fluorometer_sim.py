@@ -68,10 +68,15 @@ def test_open_shutter_shows_the_ss_emission_band_near_593_nm(rig: tuple[Fluorome
     assert float(opened[band].mean()) > 100 * max(abs(float(closed[band].mean())), 1.0)
     # in photons (counts over the detector's responsivity) the band peaks at the Mn2+ emission
     photons = opened / fsim.spectrometer.true_responsivity()
-    peak = float(wl[emission][np.argmax(photons[emission])])
-    assert peak == pytest.approx(593.0, abs=3.0)
-    # in raw counts it is pulled a little towards the detector's ~560 nm maximum
-    assert float(wl[emission][np.argmax(opened[emission])]) == pytest.approx(593.0, abs=10.0)
+    window = np.abs(wl - 593.0) < 100.0  # symmetric about the band: its centroid is its centre
+
+    def centroid(y: np.ndarray) -> float:
+        return float(np.sum(wl[window] * y[window]) / np.sum(y[window]))
+
+    assert centroid(photons) == pytest.approx(593.0, abs=3.0)
+    # in raw counts it is pulled towards the detector's ~560 nm maximum
+    assert centroid(opened) < centroid(photons) - 0.3
+    assert emission.any()
 
 
 def test_the_monochromator_slits_set_the_excitation_bandpass_and_the_signal(
@@ -147,7 +152,8 @@ def test_operator_steps_move_the_film_and_the_blank(rig: tuple[FluorometerSim, F
     assert not c.in_sphere and not c.blank_in_sphere and c.material is ss
 
     # the blank sends no emission (its frame is the dark); the film absorbs part of the excitation line and emits
-    assert abs(float((blank - dark)[emission].mean())) < 5.0
+    # (each frame's electric-dark correction from 18 black pixels shifts it by a few counts)
+    assert abs(float((blank - dark)[emission].mean())) < 20.0
     assert float((sample - dark)[emission].mean()) > 100.0
     assert float(sample[line].sum()) < 0.8 * float(blank[line].sum())
 
