@@ -5,7 +5,9 @@
 * a :class:`~labctl.catalog.JsonLinesWriter` (every document on disk at once, flushed),
 * a :class:`~labctl.catalog.CatalogWriter` into the embedded Tiled catalog (worker thread),
 * a progress bar (rich) driven by the loop's clock against the plan's planned duration,
-* in memory, the documents (for the figures of merit and the report),
+* in memory, the documents of a dry run; a recorded run keeps only its non-event documents
+  and reads its events back from the JSON-lines file at the end (for the figures of merit and
+  the report), so that an overnight run's memory stays flat,
 
 and runs the plan under a :class:`~labctl.safety.Watchdog` of the bench's hazards.  Ctrl-C
 pauses the RunEngine at once and the run is aborted with the reason "interrupted by the
@@ -24,12 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from labctl import lean_plans
 from labctl.bench import Bench, open_bench
-from labctl.catalog import CatalogWriter, JsonLinesWriter
+from labctl.catalog import CatalogWriter, JsonLinesWriter, read_jsonl
 from labctl.clock import VirtualTimeLoop
 from labctl.config import BenchConfig
 from labctl.safety import Hazard, Watchdog
@@ -46,16 +49,25 @@ class RunOutcome:
     uid: str | None
     exit_status: str
     reason: str
-    documents: Documents
+    kept: Documents  # every document of a dry run; all but the events of a recorded run
     virtual_s: float
     wall_s: float
     jsonl: Path | None = None
     catalog_errors: list[str] = field(default_factory=list)
     safe_state_errors: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # the JSON-lines file of each run, in order
 
     @property
     def start(self) -> dict[str, Any]:
-        return next((d for n, d in self.documents if n == "start"), {})
+        return next((d for n, d in self.kept if n == "start"), {})
+
+    @cached_property
+    def documents(self) -> Documents:
+        """Every document, in order: read back from the JSON-lines files of a recorded run (its
+        events were not kept in memory, so an overnight run's memory stays flat)."""
+        if not self.files:
+            return self.kept
+        return [doc for path in self.files if path.exists() for doc in read_jsonl(path)]
 
 
 class _Progress:
@@ -221,7 +233,15 @@ class Session:
         from bluesky.utils import RunEngineInterrupted
 
         docs: Documents = []
-        subs = [self.RE.subscribe(lambda n, d: docs.append((n, d)))]
+        uids: list[str] = []
+
+        def keep(name: str, doc: dict[str, Any]) -> None:
+            if name == "start":
+                uids.append(doc["uid"])
+            if not self.record or name not in ("event", "event_page"):
+                docs.append((name, doc))
+
+        subs = [self.RE.subscribe(keep)]
         jsonl = catalog_writer = None
         if self.record:
             jsonl = JsonLinesWriter(self.data_dir / "runs")
@@ -282,12 +302,13 @@ class Session:
             uid=start.get("uid"),
             exit_status=exit_status,
             reason=reason,
-            documents=docs,
+            kept=docs,
             virtual_s=self.loop.time() - t_loop,
             wall_s=time.perf_counter() - t_wall,
             jsonl=(self.data_dir / "runs" / f"{start['uid']}.jsonl") if self.record and start else None,
             catalog_errors=_take(catalog_writer.errors) if catalog_writer else [],
             safe_state_errors=list(watchdog.safe_errors) if watchdog else [],
+            files=[self.data_dir / "runs" / f"{uid}.jsonl" for uid in uids] if self.record else [],
         )
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
