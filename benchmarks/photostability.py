@@ -141,11 +141,17 @@ def recorded_memory(duration: str) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    bare = bare_run(4321, 180)
-    ours, points, status = dry_run("12h")
+    # interleaved so that machine noise hits both alike; best of 3 each
+    bares, ourss = [], []
+    for _ in range(3):
+        bares.append(bare_run(4321, 180))
+        wall, points, status = dry_run("12h")
+        ourss.append(wall)
+    bare, ours = min(bares), min(ourss)
     print(
-        f"12 h photostability dry run: exit={status} points={points} wall={ours:.2f} s (target < 20 s); "
-        f"bare RunEngine, same events: {bare:.2f} s; ratio {ours / bare:.2f}x (target <= 1.5x)"
+        f"12 h photostability dry run: exit={status} points={points} wall={ours:.2f} s best of 3 "
+        f"({', '.join(f'{x:.2f}' for x in ourss)}) (target < 20 s); bare RunEngine, same events: {bare:.2f} s "
+        f"({', '.join(f'{x:.2f}' for x in bares)}); ratio {ours / bare:.2f}x (target <= 1.5x)"
     )
     samples = recorded_memory("24h")
     (t1, m1), (t_end, m_end) = samples[1], samples[-1]
