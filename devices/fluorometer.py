@@ -19,7 +19,7 @@ What a plan sees:
 * ``fluor.point`` -- trigger: one acquisition, read ``pl`` (dark-subtracted counts per second
   in the emission band), ``peak_counts`` and ``saturated``.  Cheap: one number per point.
 * ``fluor.spectrum`` -- trigger: one acquisition, read the wavelength axis, the
-  dark-subtracted counts and the spectrally corrected spectrum (relative photons).
+  dark-subtracted counts and the spectrally corrected spectrum (relative photons s^-1 nm^-1).
 * ``fluor.decay`` -- trigger: one multichannel-scaling histogram (``records`` pulses), read
   the bin times (s) and counts.
 
@@ -238,7 +238,7 @@ class Fluorometer(StandardReadable):
             self.spectrum.wavelengths, self._set_wl = soft_signal_r_and_setter(Array1D[np.float64], units="nm")
             self.spectrum.counts, self._set_counts = soft_signal_r_and_setter(Array1D[np.float64], units="counts")
             self.spectrum.corrected, self._set_corrected = soft_signal_r_and_setter(
-                Array1D[np.float64], units="photons (relative)"
+                Array1D[np.float64], units="photons/s/nm (relative)"
             )
             self.spectrum.saturated, self._set_spec_saturated = soft_signal_r_and_setter(bool)
             self.spectrum.integration, self._set_spec_integration = soft_signal_r_and_setter(float, units="s")
@@ -412,11 +412,12 @@ class Fluorometer(StandardReadable):
         frame = await self._frame()
         self._set_wl(np.asarray(frame.wavelengths, dtype=float))
         self._set_counts(frame.counts)
+        # photons per second per nm: each pixel's counts over its responsivity and its own width
+        # (the dispersion varies along the array)
+        per_nm = frame.counts / np.gradient(frame.wavelengths)
         if self.responsivity is not None:
-            corrected = frame.counts / np.clip(self.responsivity, 1e-12, None)
-        else:
-            corrected = frame.counts.copy()
-        self._set_corrected(corrected / frame.integration_s)
+            per_nm = per_nm / np.clip(self.responsivity, 1e-12, None)
+        self._set_corrected(per_nm / frame.integration_s)
         self._set_spec_saturated(frame.saturated)
         self._set_spec_integration(frame.integration_s)
 

@@ -831,6 +831,9 @@ def spectrum_figures(
     if np.count_nonzero(mask) < 3:
         raise ValueError(f"emission window {window_nm[0]:g}-{window_nm[1]:g} nm holds fewer than 3 pixels")
     w, s = wl[mask], y[mask]
+    # the peak of the band, not of one noisy pixel: a running mean over ~5 nm of pixels
+    k = max(1, min(len(s) // 3, round(5.0 / max(float(np.median(np.diff(w))), 1e-9))))
+    s = np.convolve(s, np.ones(k) / k, mode="same")
     i = int(np.argmax(s))
     half = s[i] / 2
     above = np.nonzero(s >= half)[0]
