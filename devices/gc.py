@@ -10,16 +10,20 @@ No GC publishes a full remote protocol, so the device is what labs really automa
 
 ``trigger()`` completes when the chromatogram has been processed; a GC that never becomes ready
 or never exports fails the status with an error naming the instrument, folder and wait.
+:class:`CalibrationStore` is where the calibrations that processor uses are fitted and kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from bluesky.protocols import Movable
 from ophyd_async.core import (
     AsyncStatus,
     StandardReadable,
@@ -163,3 +167,55 @@ class GasChromatograph(StandardReadable):
             self._setters[f"{gas}_area"](peak.area)
             self._setters[f"{gas}_in_range"](peak.in_range)
         self._set_chromatogram(path.name)
+
+
+@dataclass(frozen=True)
+class CalibrationRequest:
+    """Standards of one gas to fit: µmol injected and the peak areas they gave."""
+
+    gas: str
+    amounts_umol: Sequence[float]
+    areas: Sequence[float]
+    min_r2: float = 0.995
+
+
+FitAndSave = Callable[[CalibrationRequest], Awaitable[Mapping[str, Any]]]
+
+
+class CalibrationStore(StandardReadable, Movable[CalibrationRequest]):
+    """Where the GC's calibrations live, as a device: ``set(request)`` fits and stores one gas.
+
+    ``fit_and_save`` (supplied by the bench loader) fits ``area = slope * amount + intercept``,
+    refuses a poor fit with an error that shows it, saves the calibration (dated, with its method
+    and range) and puts it in force for the runs that follow; it returns the calibration as a
+    dict.  The readback signals then hold that calibration, so a plan records it in its run with
+    ``trigger_and_read([gc_calibration], name="calibration")``.
+    """
+
+    def __init__(self, fit_and_save: FitAndSave, *, name: str = "") -> None:
+        self._fit_and_save = fit_and_save
+        with self.add_children_as_readables():
+            self.gas, self._set_gas = soft_signal_r_and_setter(str)
+            self.slope, self._set_slope = soft_signal_r_and_setter(float, units="uV*s/umol")
+            self.intercept, self._set_intercept = soft_signal_r_and_setter(float, units="uV*s")
+            self.r_squared, self._set_r2 = soft_signal_r_and_setter(float)
+            # JSON text, not an array: the catalog's table storage keeps no short per-event arrays
+            self.residuals, self._set_residuals = soft_signal_r_and_setter(str, units="uV*s")
+            self.amount_min, self._set_min = soft_signal_r_and_setter(float, units="umol")
+            self.amount_max, self._set_max = soft_signal_r_and_setter(float, units="umol")
+            self.created, self._set_created = soft_signal_r_and_setter(str)
+            self.method, self._set_method = soft_signal_r_and_setter(str)
+        super().__init__(name=name)
+
+    @AsyncStatus.wrap
+    async def set(self, value: CalibrationRequest) -> None:
+        cal = await self._fit_and_save(value)
+        self._set_gas(str(cal["gas"]))
+        self._set_slope(float(cal["slope"]))
+        self._set_intercept(float(cal["intercept"]))
+        self._set_r2(float(cal["r_squared"]))
+        self._set_residuals(json.dumps([round(float(r), 3) for r in cal["residuals"]]))
+        self._set_min(float(cal["amount_min_umol"]))
+        self._set_max(float(cal["amount_max_umol"]))
+        self._set_created(str(cal["created"]))
+        self._set_method(str(cal["method"]))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devices.gc import PeakAmount
+from devices.gc import CalibrationRequest, PeakAmount
 from labctl.chromatography import (
     DEFAULT_WINDOWS,
     Calibration,
@@ -37,10 +37,34 @@ SIM_STANDARDS_UMOL: Mapping[str, tuple[float, ...]] = {
 
 
 class ChromatogramProcessor:
-    """Chromatogram file -> per-gas area and µmol injected, with the calibrations in force."""
+    """Chromatogram file -> per-gas area and µmol injected, with the calibrations in force.
 
-    def __init__(self, calibrations: Mapping[str, Calibration]) -> None:
+    ``folder`` holds the calibration in force per gas (``<GAS>.json``) and every calibration ever
+    made (``history/<GAS>-<date>.json``); :meth:`fit_and_save` adds one and puts it in force.
+    """
+
+    def __init__(self, calibrations: Mapping[str, Calibration], folder: Path | None = None, method: str = "") -> None:
         self.calibrations = dict(calibrations)
+        self.folder = folder
+        self.method = method
+
+    async def fit_and_save(self, request: CalibrationRequest) -> dict[str, Any]:
+        """Fit a gas's standards (refusing a poor fit, with the fit in the message), save it, use it."""
+        cal = fit_calibration(
+            request.gas, list(request.amounts_umol), list(request.areas), method=self.method, min_r2=request.min_r2
+        )
+        if self.folder is not None:
+            history = self.folder / "history"
+            history.mkdir(parents=True, exist_ok=True)
+            stem = f"{cal.gas}-{cal.created.replace(':', '')}"
+            path, n = history / f"{stem}.json", 1
+            while path.exists():  # two calibrations within one second
+                n += 1
+                path = history / f"{stem}-{n}.json"
+            cal.save(path)
+            cal.save(self.folder / f"{cal.gas}.json")
+        self.calibrations[cal.gas] = cal
+        return cal.to_dict()
 
     def __call__(self, path: Path) -> dict[str, PeakAmount]:
         chrom = read_chromatogram(path)
@@ -107,6 +131,16 @@ class Bench:
         }
 
 
+def calibration_folder(cfg: BenchConfig, data_dir: Path, *, simulated: bool) -> Path:
+    """Where a bench's GC calibrations live: the simulated twin keeps its own, apart from the real GC's."""
+    if simulated:
+        return data_dir / "calibrations" / f"sim-{cfg.name}"
+    folder = Path(cfg.gc.calibrations) if cfg.gc.calibrations else data_dir / "calibrations" / cfg.name
+    if not folder.is_absolute():
+        folder = (cfg.path.parent if cfg.path else Path.cwd()) / folder
+    return folder
+
+
 def load_calibrations(folder: Path, gases: tuple[str, ...]) -> dict[str, Calibration]:
     cals: dict[str, Calibration] = {}
     for gas in gases:
@@ -116,12 +150,11 @@ def load_calibrations(folder: Path, gases: tuple[str, ...]) -> dict[str, Calibra
     return cals
 
 
-async def calibrate_sim_gc(gc_sim: Any, folder: Path, gases: tuple[str, ...]) -> dict[str, Calibration]:
-    """Inject standards into the simulated GC, integrate, fit, save; return the calibrations."""
+async def calibrate_sim_gc(gc_sim: Any, processor: ChromatogramProcessor, gases: tuple[str, ...]) -> list[str]:
+    """Inject standards into the simulated GC, integrate, fit and put in force; return the gases done."""
     import asyncio
 
-    folder.mkdir(parents=True, exist_ok=True)
-    cals: dict[str, Calibration] = {}
+    done = []
     for gas in gases:
         amounts = SIM_STANDARDS_UMOL.get(gas)
         if not amounts:
@@ -133,12 +166,11 @@ async def calibrate_sim_gc(gc_sim: Any, folder: Path, gases: tuple[str, ...]) ->
             areas.append(integrate_peaks(chrom, DEFAULT_WINDOWS)[gas].area)
             path.unlink()
         try:
-            cal = fit_calibration(gas, amounts, areas, method=gc_sim.method.name)
+            await processor.fit_and_save(CalibrationRequest(gas, amounts, areas, min_r2=0.999))
         except CalibrationError:
             continue
-        cal.save(folder / f"{gas}.json")
-        cals[gas] = cal
-    return cals
+        done.append(gas)
+    return done
 
 
 async def open_bench(cfg: BenchConfig, *, data_dir: Path, simulate: bool | None = None) -> Bench:
@@ -173,9 +205,9 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     from sim.bench import build_sim_bench
 
     export_dir = data_dir / "sim" / cfg.name / "gc-export"
-    cal_dir = data_dir / "calibrations" / f"sim-{cfg.name}"
-    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
+    cal_dir = calibration_folder(cfg, data_dir, simulated=True)
     sim = build_sim_bench(**_model_kwargs(cfg, export_dir))
+    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases), cal_dir, sim.gc_sim.method.name)
     parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
     fluor_parts = None
     if cfg.fluorometer is not None:
@@ -210,7 +242,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
     if missing:
-        processor.calibrations.update(await calibrate_sim_gc(sim.gc_sim, cal_dir, tuple(missing)))
+        await calibrate_sim_gc(sim.gc_sim, processor, tuple(missing))
         notes.append(f"calibrated the simulated GC for {', '.join(missing)} (saved in {cal_dir})")
     return Bench(cfg, devices, True, processor, sim=sim, notes=notes)
 
@@ -257,7 +289,7 @@ async def _build_devices(
     """
     from devices.drivers.numato_relay import NumatoRelay
     from devices.drivers.oriel_lamp import OrielLampDriver
-    from devices.gc import GasChromatograph
+    from devices.gc import CalibrationStore, GasChromatograph
     from devices.lamp import ArcLamp
     from devices.photoreactor import BenchClock, Photoreactor
 
@@ -288,6 +320,7 @@ async def _build_devices(
             name="reactor",
         ),
         "clock": BenchClock(name="clock"),
+        "gc_calibration": CalibrationStore(processor.fit_and_save, name="gc_calibration"),
     }
     from devices.operator import EnteredReading, Operator, terminal_person
 
@@ -351,10 +384,8 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     from devices.transports import SerialTransport
 
     base = cfg.path.parent if cfg.path else Path.cwd()
-    cal_dir = Path(cfg.gc.calibrations) if cfg.gc.calibrations else data_dir / "calibrations" / cfg.name
-    if not cal_dir.is_absolute():
-        cal_dir = base / cal_dir
-    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases))
+    cal_dir = calibration_folder(cfg, data_dir, simulated=False)
+    processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases), cal_dir, cfg.gc.method)
     export_dir = Path(cfg.gc.export_dir)
     if not export_dir.is_absolute():
         export_dir = base / export_dir

@@ -27,6 +27,8 @@ devices_app = typer.Typer(help="Check a bench's instruments.", no_args_is_help=T
 app.add_typer(runs_app, name="runs")
 app.add_typer(sim_app, name="sim")
 app.add_typer(devices_app, name="devices")
+cal_app = typer.Typer(help="GC calibrations: the line in force per gas, and their history.", no_args_is_help=True)
+app.add_typer(cal_app, name="calibrations")
 
 BenchOpt = Annotated[str, typer.Option("--bench", "-b", help="packaged bench name (sim) or bench .toml file")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="plan parameter name=value (with units)")]
@@ -243,6 +245,11 @@ def _print_run_summary(result: dict[str, Any]) -> None:
         )
         if result.get("experiment") in PL_EXPERIMENTS:
             keys = tuple(k for k in PL_LABELS if k in figs)
+        elif "calibrations" in figs:
+            for gas, cal in figs["calibrations"].items():
+                lo, hi = cal["amount_range_umol"]
+                t.add_row(f"{gas} calibration", f"R² {cal['r_squared']:.5f}, {lo:g}-{hi:g} µmol")
+            keys = ()
         elif "ton" in figs:
             keys = (
                 "conversion_percent",
@@ -668,6 +675,115 @@ def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
     figures, error = _analyze(exp, start, tables)
     series = h2_series(start, tables) if figures is not None and exp.name == "h2-evolution" else None
     return start, stop, series, tables, figures, error
+
+
+# -- calibrations ------------------------------------------------------------------------------
+def _calibration_records(bench: str, data_dir: Path | None) -> tuple[Path, dict[str, Any], dict[str, list[Any]]]:
+    """(folder, in force by gas, history by gas newest last) of a bench's GC calibrations."""
+    from labctl.bench import calibration_folder
+    from labctl.catalog import resolve_data_dir
+    from labctl.chromatography import Calibration, CalibrationError
+    from labctl.config import BenchError, load_bench
+
+    try:
+        cfg = load_bench(bench)
+    except BenchError as exc:
+        _fail(str(exc))
+    folder = calibration_folder(cfg, resolve_data_dir(data_dir), simulated=cfg.in_process)
+    in_force: dict[str, Any] = {}
+    history: dict[str, list[Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            in_force[path.stem] = Calibration.load(path)
+        except CalibrationError as exc:
+            typer.echo(f"skipping {path}: {exc}", err=True)
+    for path in sorted((folder / "history").glob("*.json")):
+        try:
+            cal = Calibration.load(path)
+        except CalibrationError:
+            continue
+        history.setdefault(cal.gas, []).append(cal)
+    for cals in history.values():
+        cals.sort(key=lambda c: c.created)
+    return folder, in_force, history
+
+
+@cal_app.command("list")
+def calibrations_list(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """The calibration in force for each gas of a bench: date, method, range, R²."""
+    folder, in_force, history = _calibration_records(bench, data_dir)
+    rows = [
+        {
+            "gas": gas,
+            "created": cal.created,
+            "method": cal.method,
+            "range_umol": [cal.amount_min_umol, cal.amount_max_umol],
+            "r_squared": cal.r_squared,
+            "n_points": cal.n_points,
+            "slope": cal.slope,
+            "history": len(history.get(gas, [])),
+        }
+        for gas, cal in in_force.items()
+    ]
+    if as_json:
+        typer.echo(json.dumps({"folder": str(folder), "calibrations": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"GC calibrations in force ({folder})")
+    for col in ("gas", "created", "method", "range (µmol)", "R²", "points", "earlier"):
+        t.add_column(col)
+    for r in rows:
+        lo, hi = r["range_umol"]
+        t.add_row(
+            r["gas"], r["created"], r["method"], f"{lo:g}-{hi:g}", f"{r['r_squared']:.5f}", str(r["n_points"]),
+            str(max(r["history"] - 1, 0)),
+        )  # fmt: skip
+    Console(soft_wrap=True).print(t)
+    if not rows:
+        typer.echo(f"no calibration yet in {folder}; run: labctl run gc-calibration --bench {bench} -p gas=H2")
+
+
+@cal_app.command("show")
+def calibrations_show(gas: str, bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """One gas: the line in force (fit, residuals, range, date, method), its history, and the runs that made it."""
+    from labctl.catalog import open_catalog, resolve_data_dir
+
+    folder, in_force, history = _calibration_records(bench, data_dir)
+    if gas not in in_force:
+        known = ", ".join(in_force) or "none"
+        _fail(f"no calibration in force for {gas!r} in {folder} (calibrated: {known})")
+    runs = []
+    try:
+        from tiled.queries import Eq
+
+        with open_catalog(resolve_data_dir(data_dir)) as client:
+            for uid, run in client.search(Eq("start.experiment", "gc-calibration")).items():
+                start = run.metadata.get("start", {})
+                if gas in start.get("plan_args", {}).get("gases", []):
+                    stop = run.metadata.get("stop") or {}
+                    runs.append({"uid": uid, "time": start.get("time"), "exit_status": stop.get("exit_status")})
+    except Exception as exc:  # the catalog is optional for this view
+        typer.echo(f"(catalog not read: {exc})", err=True)
+    result = {
+        "gas": gas,
+        "in_force": in_force[gas].to_dict(),
+        "history": [c.to_dict() for c in history.get(gas, [])],
+        "calibration_runs": runs,
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    cal = in_force[gas]
+    typer.echo(f"{gas}: area = {cal.slope:.6g} x amount + {cal.intercept:.6g} µV·s, R² = {cal.r_squared:.5f}")
+    typer.echo(f"  range {cal.amount_min_umol:g}-{cal.amount_max_umol:g} µmol ({cal.n_points} standards), "
+               f"made {cal.created}, method {cal.method}")  # fmt: skip
+    typer.echo("  residuals (µV·s): " + ", ".join(f"{r:.4g}" for r in cal.residuals))
+    for c in history.get(gas, [])[:-1]:
+        typer.echo(f"  earlier: {c.created}  R² {c.r_squared:.5f}  slope {c.slope:.6g}")
+    for r in runs:
+        typer.echo(f"  calibration run {r['uid'][:8]}: {r['exit_status']}")
 
 
 # -- simulators and devices ----------------------------------------------------------------------

@@ -75,6 +75,7 @@ class GcConfig:
     gases: tuple[str, ...]
     calibrations: str
     poll_s: float = 2.0
+    method: str = "external standard, TCD"  # the GC method's name, recorded with each calibration
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         gases=tuple(gc.get("gases", ("H2", "O2", "N2", "CH4", "CO"))),
         calibrations=str(gc.get("calibrations", "")),
         poll_s=_q("gc", gc, "poll", "s", "2 s"),
+        method=str(gc.get("method", GcConfig.method)),
     )
     reactor_cfg = ReactorConfig(
         headspace_volume_ml=_q("reactor", reactor, "headspace_volume", "mL"),

@@ -8,6 +8,7 @@ which come either from the documents of a run just made or from the catalog.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,23 @@ class Param:
 
     name: str
     arg: str
-    unit: str | None  # None: a plain string; "int": an integer; "fraction": 0.5 or 50%
+    unit: str | None  # None: a string; "int"; "number"; "fraction" (0.5 or 50%); "list" (of strings);
+    # "list:<unit>" (numbers, the unit written once at the end: "0.5,1,2umol")
     default: str | None
     help: str
 
     def convert(self, text: str) -> Any:
         if self.unit is None:
             return text
+        if self.unit == "list":
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if self.unit.startswith("list:"):
+            return _quantity_list(self.name, text, self.unit.removeprefix("list:"))
+        if self.unit == "number":
+            try:
+                return float(text)
+            except ValueError as exc:
+                raise ParameterError(f"{self.name}={text!r} must be a number, e.g. 0.995") from exc
         if self.unit == "fraction":
             text_ = text.strip()
             try:
@@ -51,6 +62,26 @@ class Param:
             except ValueError as exc:
                 raise ParameterError(f"{self.name}={text!r} must be a whole number") from exc
         return to_unit(self.name, text, self.unit, example=self.default or f"1 {self.unit}")
+
+
+def _quantity_list(name: str, text: str, unit: str) -> list[float]:
+    """``"0.5,1,2,5,10umol"`` -> [0.5, 1, 2, 5, 10] in ``unit``; an item may carry its own unit."""
+    import re
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ParameterError(f"{name}={text!r} is empty; give a comma-separated list, e.g. {name}=0.5,1,2,5,10{unit}")
+    trailing = re.sub(r"^[-+0-9.eE\s]+", "", parts[-1])
+    if not trailing:
+        raise ParameterError(f"{name}={text!r} has no unit; write it once at the end, e.g. {name}=0.5,1,2,5,10{unit}")
+    out = []
+    for part in parts:
+        has_unit = bool(re.sub(r"^[-+0-9.eE\s]+", "", part))
+        try:
+            out.append(to_unit(name, part if has_unit else f"{part} {trailing}", unit))
+        except UnitError as exc:
+            raise ParameterError(str(exc)) from exc
+    return out
 
 
 @dataclass(frozen=True)
@@ -617,7 +648,76 @@ PL_DECAY = Experiment(
 )
 
 
+# -- GC calibration --------------------------------------------------------------------------------
+def _build_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from plans.gc_calibration import gc_calibration
+
+    d = bench.devices
+    return gc_calibration(d["gc"], d["gc_calibration"], d["operator"], d["clock"], **kwargs)
+
+
+def _check_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    import inspect
+
+    from plans.gc_calibration import check_gc_calibration, gc_calibration
+
+    defaults = {k: p.default for k, p in inspect.signature(gc_calibration).parameters.items()}
+    names = list(inspect.signature(check_gc_calibration).parameters)[1:]
+    return check_gc_calibration(bench.devices["gc"], **{k: kwargs.get(k, defaults.get(k)) for k in names})
+
+
+def _analyze_gc_calibration(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    cal = tables.get("calibration", {})
+    if not cal or len(cal.get("gc_calibration-gas", [])) == 0:
+        raise ValueError("this calibration run stored no calibration (a fit was refused, or it ended early)")
+    out: dict[str, Any] = {"calibrations": {}}
+    for i, gas in enumerate(cal["gc_calibration-gas"]):
+        out["calibrations"][str(gas)] = {
+            "slope": float(cal["gc_calibration-slope"][i]),
+            "intercept": float(cal["gc_calibration-intercept"][i]),
+            "r_squared": float(cal["gc_calibration-r_squared"][i]),
+            "amount_range_umol": [
+                float(cal["gc_calibration-amount_min"][i]),
+                float(cal["gc_calibration-amount_max"][i]),
+            ],
+            "residuals": json.loads(str(cal["gc_calibration-residuals"][i])),
+            "created": str(cal["gc_calibration-created"][i]),
+            "method": str(cal["gc_calibration-method"][i]),
+        }
+    first = next(iter(out["calibrations"].values()))
+    out.update(r_squared=first["r_squared"], slope=first["slope"], notes=[])
+    return out
+
+
+GC_CALIBRATION = Experiment(
+    name="gc-calibration",
+    summary="GC external-standard calibration: known amounts injected, area vs amount fitted and kept",
+    params=(
+        Param("gas", "gases", "list", "H2", "gas(es) to calibrate, comma-separated"),
+        Param("amounts", "amounts_umol", "list:umol", "0.5,1,2,5,10umol", "µmol of each standard injected"),
+        Param("standard", "standard_fraction", "fraction", "100%", "mole fraction of the gas in the standard"),
+        Param("standard_temperature", "standard_temperature_k", "K", "25degC", "temperature of the standard"),
+        Param("standard_pressure", "standard_pressure_pa", "Pa", "1atm", "pressure of the standard"),
+        Param("replicates", "replicates", "int", "1", "injections per amount"),
+        Param("min_r2", "min_r2", "number", "0.995", "lowest R² accepted"),
+    ),
+    build=_build_gc_calibration,
+    analyze=_analyze_gc_calibration,
+    check=_check_gc_calibration,
+)
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
-    for e in (H2_EVOLUTION, CO2_CYCLOADDITION, RECYCLE, EMISSION_SCAN, EXCITATION_SCAN, PLQY, PHOTOSTABILITY, PL_DECAY)
+    for e in (
+        H2_EVOLUTION,
+        GC_CALIBRATION,
+        CO2_CYCLOADDITION,
+        RECYCLE,
+        EMISSION_SCAN,
+        EXCITATION_SCAN,
+        PLQY,
+        PHOTOSTABILITY,
+        PL_DECAY,
+    )
 }

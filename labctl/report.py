@@ -92,6 +92,55 @@ def plot_reactor_trace(path: Path, tables: Mapping[str, Mapping[str, Any]], titl
     return path
 
 
+def plot_calibration(
+    path: Path,
+    start: Mapping[str, Any],
+    tables: Mapping[str, Mapping[str, Any]],
+    figures: Mapping[str, Any],
+    title: str,
+) -> Path | None:
+    """Area vs µmol injected per gas with the fitted line, and the residuals beneath."""
+    primary = tables.get("primary", {})
+    standards = start.get("standards") or []
+    cals = (figures or {}).get("calibrations") or {}
+    if not standards or not primary:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, res) = plt.subplots(2, 1, figsize=(7, 6), dpi=120, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for gas in dict.fromkeys(s["gas"] for s in standards):
+        idx = [i for i, s in enumerate(standards) if s["gas"] == gas]
+        key = f"gc-{gas.lower()}_area"
+        if key not in primary:
+            continue
+        areas = np.asarray(primary[key], dtype=float)
+        idx = [i for i in idx if i < len(areas)]
+        x = np.array([standards[i]["umol"] for i in idx])
+        (line,) = ax.plot(x, areas[idx], "o", label=f"{gas} standards")
+        cal = cals.get(gas)
+        if cal:
+            xs = np.linspace(0, x.max() * 1.05, 50)
+            ax.plot(xs, cal["slope"] * xs + cal["intercept"], "-", color=line.get_color(),
+                    label=f"{gas}: R² = {cal['r_squared']:.5f}")  # fmt: skip
+            fit = cal["slope"] * x + cal["intercept"]
+            res.plot(x, 100 * (areas[idx] - fit) / fit, "o", color=line.get_color())
+    res.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("peak area (µV·s)")
+    res.set_ylabel("residual (%)")
+    res.set_xlabel("injected (µmol)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    res.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_recycling(path: Path, conversions: list[float], title: str) -> Path:
     """Conversion per cycle of a recycling campaign."""
     import matplotlib
@@ -174,6 +223,10 @@ def write_report(
             pl_plot = plot_pl(folder, str(doc["experiment"]), start, tables, figures, title)
             if pl_plot is not None:
                 out["plot"] = pl_plot
+        if doc["experiment"] == "gc-calibration":
+            cal_plot = plot_calibration(folder / "calibration.png", start, tables, figures or {}, title)
+            if cal_plot is not None:
+                out["plot"] = cal_plot
     lines = [
         f"# {title}",
         "",
@@ -192,6 +245,14 @@ def write_report(
     if figures:
         if doc["experiment"] in PL_EXPERIMENTS:
             labels = {k: v for k, v in PL_LABELS.items() if k in figures}
+        elif doc["experiment"] == "gc-calibration":
+            labels = {}
+            for gas, cal in (figures.get("calibrations") or {}).items():
+                lo, hi = cal["amount_range_umol"]
+                lines.append(
+                    f"- {gas}: area = {cal['slope']:.6g} x µmol + {cal['intercept']:.6g} µV·s, "
+                    f"R² = {cal['r_squared']:.5f}, range {lo:g}-{hi:g} µmol, {cal['created']}, {cal['method']}"
+                )
         else:
             labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
         lines += ["| figure | value |", "|---|---|"]

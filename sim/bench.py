@@ -99,6 +99,12 @@ class SimBench:
         """The simulated operator does each hand step on the simulators at once."""
         if self.fluorometer is not None and self.fluorometer.operator_step(step):
             return
+        if step.key.startswith("gc_standard:") and step.value is not None:
+            self.gc_sim.load_standard(step.key.split(":", 1)[1], float(step.value))
+            return
+        if step.key.startswith("purge:"):
+            self.model.purge(step.key.split(":", 1)[1])
+            return
         vessel = self.parr_vessel
         if vessel is None:
             return

@@ -76,6 +76,7 @@ class GcSimulator:
         self.completed: list[_PendingRun] = []
         self._buffer = b""
         self._runs = 0
+        self._standard: tuple[str, float] | None = None
         self._dead = False
         self._silent = False
         self._garbage = False
@@ -144,7 +145,12 @@ class GcSimulator:
             return  # Start while not Ready is ignored, as on the real GC
         now = self.clock()
         self._runs += 1
-        run = _PendingRun(self._runs, now, now + self.run_time_s, self.sampler(), "headspace")
+        if self._standard is not None:
+            gas, umol = self._standard
+            self._standard = None
+            run = _PendingRun(self._runs, now, now + self.run_time_s, {gas: umol, "Ar": 20.0}, f"standard {gas}")
+        else:
+            run = _PendingRun(self._runs, now, now + self.run_time_s, self.sampler(), "headspace")
         self.pending.append(run)
         try:
             loop = asyncio.get_running_loop()
@@ -178,6 +184,10 @@ class GcSimulator:
             },
         )
         return path
+
+    def load_standard(self, gas: str, umol: float) -> None:
+        """A standard of ``umol`` of ``gas`` (in Ar) is in the sampling loop: the next run injects it."""
+        self._standard = (gas, float(umol))
 
     def inject_standard(self, gas: str, umol: float) -> Path:
         """Inject a known amount of a standard gas (calibration) and export at once."""
