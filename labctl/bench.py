@@ -103,7 +103,7 @@ class Bench:
         if sample.get("sample") and self.sim.fluorometer is not None:
             self.sim.load_film(str(sample["sample"]))
         if "catalyst_mass_g" in sample:
-            self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"])
+            self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"], catalyst=sample.get("catalyst"))
         if "catalyst_mass_mg" in sample:
             self.sim.load_cycloaddition(
                 catalyst=sample.get("catalyst", "Mn:(Cd0.5Zn0.5Se)13 SS"),
@@ -198,6 +198,9 @@ def _model_kwargs(cfg: BenchConfig, export_dir: Path) -> dict[str, Any]:
         "catalyst": cfg.simulation.catalyst,
         "leak_rate_ml_per_h": cfg.simulation.leak_rate_ml_per_h,
         "seed": cfg.simulation.seed,
+        "light": "dc2200" if cfg.lamp.is_led else "oriel",
+        "led_wavelength_nm": cfg.lamp.wavelength_nm or 420.0,
+        "led_max_current_a": cfg.lamp.max_current_a or 1.0,
     }
 
 
@@ -238,6 +241,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         parr_address=parr_address,
         person=(sim.operator_step, sim.nmr_percent),
         fluor_parts=fluor_parts,
+        lamp_calibration=sim.lamp_sim.calibration() if cfg.lamp.is_led else None,
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
@@ -270,6 +274,30 @@ def read_responsivity(path: Path, wavelengths: Any) -> Any:
     return np.interp(wavelengths, data[:, 0], data[:, 1])
 
 
+def _light_source(cfg: BenchConfig, transport: Any, calibration: Any) -> Any:
+    """The bench's light: an arc lamp on an Oriel supply, or an LED head on a DC2200 driver."""
+    if cfg.lamp.is_led:
+        from devices.drivers.dc2200 import DC2200Driver
+        from devices.led import LedSource
+
+        return LedSource(
+            DC2200Driver(transport, name="lamp"),
+            wavelength_nm=float(cfg.lamp.wavelength_nm or 0.0),
+            max_current_a=float(cfg.lamp.max_current_a or 0.0),
+            calibration=cfg.lamp.calibration or calibration,
+            name="lamp",
+        )
+    from devices.drivers.oriel_lamp import OrielLampDriver
+    from devices.lamp import ArcLamp
+
+    return ArcLamp(
+        OrielLampDriver(transport),
+        max_power_w=cfg.lamp.max_power_w,
+        max_current_a=cfg.lamp.max_current_a,
+        name="lamp",
+    )
+
+
 async def _build_devices(
     cfg: BenchConfig,
     lamp_transport: Any,
@@ -281,6 +309,7 @@ async def _build_devices(
     parr_address: str | None = None,
     person: tuple[Any, Any] | None = None,
     fluor_parts: FluorometerParts | None = None,
+    lamp_calibration: Any = None,
 ) -> dict[str, Any]:
     """The bench's devices on the given wires (real ports or simulators alike), connected.
 
@@ -288,18 +317,11 @@ async def _build_devices(
     the terminal by default, the simulators on a simulated bench.
     """
     from devices.drivers.numato_relay import NumatoRelay
-    from devices.drivers.oriel_lamp import OrielLampDriver
     from devices.gc import CalibrationStore, GasChromatograph
-    from devices.lamp import ArcLamp
     from devices.photoreactor import BenchClock, Photoreactor
 
     devices: dict[str, Any] = {
-        "lamp": ArcLamp(
-            OrielLampDriver(lamp_transport),
-            max_power_w=cfg.lamp.max_power_w,
-            max_current_a=cfg.lamp.max_current_a,
-            name="lamp",
-        ),
+        "lamp": _light_source(cfg, lamp_transport, lamp_calibration),
         "gc": GasChromatograph(
             NumatoRelay(gc_transport),
             export_dir,
@@ -409,9 +431,17 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
             SerialTransport("scaler", fc.scaler_address, timeout=fc.timeout_s) if fc.scaler_address else None,
             responsivity,
         )
+    if cfg.lamp.is_led:
+        from devices.transports import VisaTransport
+
+        lamp_transport: Any = VisaTransport("lamp", cfg.lamp.address, timeout=cfg.lamp.timeout_s)
+    else:
+        lamp_transport = SerialTransport(
+            "lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s
+        )
     devices = await _build_devices(
         cfg,
-        SerialTransport("lamp", cfg.lamp.address, baudrate=cfg.lamp.baudrate, timeout=cfg.lamp.timeout_s),
+        lamp_transport,
         SerialTransport("gc", cfg.gc.trigger_address, timeout=2.0),
         processor,
         export_dir,

@@ -151,10 +151,14 @@ def _per_run(exp: Any, outcome: Any, session: Any, bench_obj: Any, ddir: Path | 
         tables = tables_from_documents(docs)
         figures, error = _analyze(exp, start, tables)
         series = None
-        if figures is not None and exp.name == "h2-evolution":
+        if figures is not None and exp.name in ("h2-evolution", "co2-photoreduction"):
             series = h2_series(start, tables)
-            if bench_obj.sim is not None:
+            if bench_obj.sim is not None and exp.name == "h2-evolution":
                 figures["model_rate"] = _model_rate(session, bench_obj, series, figures)
+            if bench_obj.sim is not None and exp.name == "co2-photoreduction":
+                for name, prod in figures["products"].items():
+                    rate = _model_rate(session, bench_obj, series, prod, product=name)
+                    prod["model_rate"] = figures[f"{name}_model_rate"] = rate
         files = {}
         if ddir is not None:
             files = write_report(
@@ -203,8 +207,10 @@ def _campaign(per_run: list[dict[str, Any]], ddir: Path | None, outcome: Any) ->
     return summary
 
 
-def _model_rate(session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any]) -> float | None:
-    """The simulator's own H2 rate over the fitted window (ground truth, simulated benches only)."""
+def _model_rate(
+    session: Any, bench_obj: Any, series: dict[str, Any], figures: dict[str, Any], *, product: str = "H2"
+) -> float | None:
+    """The simulator's own rate of ``product`` over the fitted window (ground truth, simulated benches only)."""
     origin = getattr(bench_obj.devices["clock"], "_origin", None)
     w0, w1 = figures.get("fit_window_h") or (None, None)
     if origin is None or w0 is None or series.get("lamp_on_s") is None:
@@ -212,7 +218,8 @@ def _model_rate(session: Any, bench_obj: Any, series: dict[str, Any], figures: d
     t_on = origin + series["lamp_on_s"]
 
     async def truth() -> float:
-        return float(bench_obj.sim.ground_truth(t_on + w0 * 3600, t_on + w1 * 3600)["rate"])
+        rates = bench_obj.sim.model.true_rates_umol_per_g_h(t_on + w0 * 3600, t_on + w1 * 3600)
+        return float(rates.get(product, 0.0))
 
     return float(session.call(truth()))
 
@@ -245,6 +252,14 @@ def _print_run_summary(result: dict[str, Any]) -> None:
         )
         if result.get("experiment") in PL_EXPERIMENTS:
             keys = tuple(k for k in PL_LABELS if k in figs)
+        elif "products" in figs:
+            for name, prod in figs["products"].items():
+                sel = 100 * (figs.get("selectivity") or {}).get(name, 0.0)
+                aqy = f", AQY {prod['aqy']:.3g} %" if prod.get("aqy") is not None else ""
+                t.add_row(
+                    f"{name} rate", f"{prod['rate']:.4g} ± {prod.get('rate_stderr') or 0:.2g} ({sel:.1f} % e⁻){aqy}"
+                )
+            keys = ("electron_rate", "leak_suspect")
         elif "calibrations" in figs:
             for gas, cal in figs["calibrations"].items():
                 lo, hi = cal["amount_range_umol"]
@@ -363,8 +378,10 @@ def dry_run(
             "lifetimes",
             "fractions",
             "peak_nm",
+            "selectivity",
+            "electron_rate",
         )
-        result.update({k: v for k, v in figures.items() if k in named})
+        result.update({k: v for k, v in figures.items() if k in named or k.endswith(("_rate", "_aqy"))})
     if campaign:
         result["conversions"] = campaign.get("conversions")
     if as_json:
@@ -388,6 +405,14 @@ def dry_run(
             c.print(
                 f"predicted rate: {figures['rate']:.4g} ± {figures.get('rate_stderr') or 0:.2g} "
                 f"µmol g⁻¹ h⁻¹; H2 evolved {figures['total_umol']:.3g} µmol"
+            )
+        elif figures and "products" in figures:
+            c.print(
+                "predicted rates: "
+                + ", ".join(
+                    f"{p} {f['rate']:.4g} µmol g⁻¹ h⁻¹ ({100 * figures['selectivity'].get(p, 0):.1f} % e⁻)"
+                    for p, f in figures["products"].items()
+                )
             )
         elif figures and "retention" in figures:
             half = figures.get("half_life_h")
@@ -539,7 +564,8 @@ def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any, di
     except ValueError as exc:
         return start, stop, None, tables, None, str(exc)
     figures, error = _analyze(exp, start, tables)
-    series = h2_series(start, tables) if figures is not None and exp.name == "h2-evolution" else None
+    gas_runs = ("h2-evolution", "co2-photoreduction")
+    series = h2_series(start, tables) if figures is not None and exp.name in gas_runs else None
     return start, stop, series, tables, figures, error
 
 
@@ -673,7 +699,8 @@ def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
     exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
     tables = tables_from_documents(docs)
     figures, error = _analyze(exp, start, tables)
-    series = h2_series(start, tables) if figures is not None and exp.name == "h2-evolution" else None
+    gas_runs = ("h2-evolution", "co2-photoreduction")
+    series = h2_series(start, tables) if figures is not None and exp.name in gas_runs else None
     return start, stop, series, tables, figures, error
 
 

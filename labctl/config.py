@@ -54,14 +54,27 @@ class BenchError(ValueError):
     """A bench file that cannot be used as it is."""
 
 
+ARC_DRIVERS = ("oriel-69907", "oriel-69911", "oriel-69920")
+LED_DRIVERS = ("thorlabs-dc2200",)
+
+
 @dataclass(frozen=True)
 class LampConfig:
+    """The light source: an Oriel arc-lamp supply (power limit) or a DC2200-driven LED head
+    (current limit, wavelength, and its output calibrated with a power meter: (A, W) pairs)."""
+
     driver: str
     address: str
     max_power_w: float
     max_current_a: float | None = None
     baudrate: int = 9600
     timeout_s: float = 2.0
+    wavelength_nm: float | None = None
+    calibration: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def is_led(self) -> bool:
+        return self.driver in LED_DRIVERS
 
 
 @dataclass(frozen=True)
@@ -158,7 +171,13 @@ class BenchConfig:
         )
 
     def limits(self) -> dict[str, str]:
+        light = (
+            {"led_max_current": f"{self.lamp.max_current_a:g} A", "led_wavelength": f"{self.lamp.wavelength_nm:g} nm"}
+            if self.lamp.is_led
+            else {}
+        )
         return {
+            **light,
             "lamp_max_power": f"{self.lamp.max_power_w:g} W",
             "lamp_max_current": f"{self.lamp.max_current_a:g} A" if self.lamp.max_current_a else "supply limit",
             "reactor_max_temperature": f"{self.reactor.max_temperature_k - 273.15:g} degC",
@@ -197,18 +216,34 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
     gc = _table(data, "gc", origin)
     reactor = _table(data, "reactor", origin)
     sim = data.get("simulation", {})
+    driver = str(lamp.get("driver", "oriel-69907"))
+    if driver not in ARC_DRIVERS + LED_DRIVERS:
+        raise BenchError(
+            f"{origin}: [lamp] driver={driver!r} is not known; use one of {', '.join(ARC_DRIVERS + LED_DRIVERS)}"
+        )
+    led = driver in LED_DRIVERS
+    pairs = lamp.get("calibration", [])
+    if not isinstance(pairs, list) or any(not (isinstance(p, list) and len(p) == 2) for p in pairs):
+        raise BenchError(
+            f'{origin}: [lamp] calibration must be a list of [current, optical power] pairs, e.g. [["0.5 A", "420 mW"]]'
+        )
     lamp_cfg = LampConfig(
-        driver=str(lamp.get("driver", "oriel-69907")),
+        driver=driver,
         address=str(lamp.get("address", "")),
-        max_power_w=_q("lamp", lamp, "max_power", "W"),
-        max_current_a=_q("lamp", lamp, "max_current", "A") if "max_current" in lamp else None,
+        max_power_w=_q("lamp", lamp, "max_power", "W", "0 W" if led else None),
+        max_current_a=_q("lamp", lamp, "max_current", "A") if "max_current" in lamp or led else None,
         baudrate=int(lamp.get("baudrate", 9600)),
         timeout_s=_q("lamp", lamp, "timeout", "s", "2 s"),
+        wavelength_nm=_q("lamp", lamp, "wavelength", "nm") if led else None,
+        calibration=tuple(
+            (_q("lamp", {"calibration": a}, "calibration", "A"), _q("lamp", {"calibration": w}, "calibration", "W"))
+            for a, w in pairs
+        ),
     )
-    if lamp_cfg.driver not in ("oriel-69907", "oriel-69911", "oriel-69920"):
+    if led and not lamp_cfg.calibration and lamp_cfg.address != SIM:
         raise BenchError(
-            f"{origin}: [lamp] driver={lamp_cfg.driver!r} is not known; use one of "
-            "oriel-69907, oriel-69911, oriel-69920"
+            f"{origin}: [lamp] an LED head needs its output calibration: measure the optical power at the "
+            'reactor with a power meter at a few currents and give calibration = [["0.2 A", "170 mW"], ...]'
         )
     gc_cfg = GcConfig(
         trigger_address=str(gc.get("trigger_address", "")),

@@ -147,11 +147,29 @@ def tables_from_catalog(run: Any) -> Tables:
 
 
 # -- H2 evolution -------------------------------------------------------------------------------
+def _light_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """On an LED bench: the head's wavelength and its calibrated output at the drive current (for AQY)."""
+    kwargs = dict(kwargs)
+    lamp = bench.devices["lamp"]
+    if hasattr(lamp, "optical_power_for"):
+        if kwargs.get("led_current_a") is None:
+            raise ParameterError(
+                f"bench {bench.config.name!r} is lit by an LED: give its drive current, e.g. -p led_current=0.5A"
+            )
+        kwargs.setdefault("wavelength_nm", None)
+        kwargs.setdefault("light_power_w", None)
+        if kwargs["wavelength_nm"] is None:
+            kwargs["wavelength_nm"] = lamp.wavelength_nm
+        if kwargs["light_power_w"] is None:
+            kwargs["light_power_w"] = lamp.optical_power_for(kwargs["led_current_a"])
+    return kwargs
+
+
 def _build_h2(bench: Any, kwargs: dict[str, Any]) -> Any:
     from plans.h2_evolution import h2_evolution
 
     d = bench.devices
-    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["clock"], **kwargs)
+    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["clock"], **_light_defaults(bench, kwargs))
 
 
 def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
@@ -188,13 +206,17 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
         )
 
     lamp_on = tables.get("lamp_on", {}).get("clock-elapsed")
+    gases = ("H2", "N2", "O2", "CO", "CH4")
     return {
         "times_s": t,
-        "H2": headspace("H2"),
-        "N2": headspace("N2"),
-        "O2": headspace("O2"),
+        **{gas: headspace(gas) for gas in gases},
         "lamp_on_s": float(lamp_on[0]) if lamp_on is not None and len(lamp_on) else None,
         "in_range": primary.get("gc-h2_in_range"),
+        "in_range_by_gas": {
+            gas: np.asarray(primary[f"gc-{gas.lower()}_in_range"], dtype=bool)
+            for gas in gases
+            if f"gc-{gas.lower()}_in_range" in primary
+        },
     }
 
 
@@ -224,17 +246,21 @@ def _analyze_h2(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
 def _check_h2(bench: Any, kwargs: dict[str, Any]) -> list[str]:
     from plans.h2_evolution import check_h2_evolution
 
-    keys = (
-        "catalyst_mass_g",
-        "lamp_power_w",
-        "duration_s",
-        "sample_interval_s",
-        "dark_samples",
-        "wavelength_nm",
-        "light_power_w",
-    )
+    kwargs = _light_defaults(bench, kwargs)
     d = bench.devices
-    return check_h2_evolution(d["lamp"], d["gc"], **{k: kwargs.get(k) for k in keys})
+    return check_h2_evolution(d["lamp"], d["gc"], **{k: kwargs.get(k) for k in _H2_CHECK_KEYS})
+
+
+_H2_CHECK_KEYS = (
+    "catalyst_mass_g",
+    "lamp_power_w",
+    "led_current_a",
+    "duration_s",
+    "sample_interval_s",
+    "dark_samples",
+    "wavelength_nm",
+    "light_power_w",
+)
 
 
 H2_EVOLUTION = Experiment(
@@ -242,7 +268,8 @@ H2_EVOLUTION = Experiment(
     summary="Photocatalytic H2 evolution: dark baseline, lamp on, GC headspace samples",
     params=(
         Param("catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor"),
-        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset"),
+        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)"),
+        Param("led_current", "led_current_a", "A", None, "LED drive current (LED source; sets AQY's photon flux)"),
         Param("duration", "duration_s", "s", "4h", "irradiation time"),
         Param("sample_interval", "sample_interval_s", "s", "30min", "time between GC samples"),
         Param("dark_samples", "dark_samples", "int", "2", "GC samples before the lamp is on"),
@@ -256,6 +283,55 @@ H2_EVOLUTION = Experiment(
     analyze=_analyze_h2,
     check=_check_h2,
 )
+
+
+# -- CO2 photoreduction --------------------------------------------------------------------------
+def _build_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from plans.co2_photoreduction import co2_photoreduction
+
+    d = bench.devices
+    return co2_photoreduction(
+        d["lamp"], d["gc"], d["reactor"], d["operator"], d["clock"], **_light_defaults(bench, kwargs)
+    )
+
+
+def _check_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    import inspect
+
+    from plans.co2_photoreduction import check_co2_photoreduction, co2_photoreduction
+
+    kwargs = _light_defaults(bench, kwargs)
+    keys = (*_H2_CHECK_KEYS, "purge_s")
+    defaults = {k: p.default for k, p in inspect.signature(co2_photoreduction).parameters.items()}
+    d = bench.devices
+    return check_co2_photoreduction(d["lamp"], d["gc"], **{k: kwargs.get(k, defaults.get(k)) for k in keys})
+
+
+def _analyze_co2_photoreduction(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.analysis import co2_reduction_figures
+
+    s = h2_series(start, tables)
+    if s["lamp_on_s"] is None:
+        raise ValueError("the lamp was never switched on in this run; no CO2 reduction figures")
+    products = [p for p in start.get("products", ("CO", "CH4", "H2")) if s.get(p) is not None]
+    res = co2_reduction_figures(
+        s["times_s"],
+        {p: s[p] for p in products},
+        float(start["catalyst_mass_g"]),
+        lamp_on_s=s["lamp_on_s"],
+        n2_umol=s["N2"],
+        o2_umol=s["O2"],
+        light_power_w=start.get("light_power_w"),
+        wavelength_nm=start.get("wavelength_nm"),
+        in_range={p: v for p, v in s["in_range_by_gas"].items() if p in products},
+    )
+    out = res.to_dict()
+    out["gc_calibrations"] = {
+        p: {k: c.get(k) for k in ("created", "method", "amount_min_umol", "amount_max_umol", "r_squared")}
+        for p, c in (start.get("gc_calibrations") or {}).items()
+        if p in products
+    }
+    return out
 
 
 # -- CO2 cycloaddition ---------------------------------------------------------------------------
@@ -351,6 +427,29 @@ def _analyze_cyclo(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
             "uptake; run with co2_supply=sealed to see it as a pressure drop"
         )
     return out
+
+
+CO2_PHOTOREDUCTION = Experiment(
+    name="co2-photoreduction",
+    summary="Photocatalytic CO2 reduction: CO2 purge, light on, GC samples of CO, CH4, H2; rates and selectivity",
+    params=(
+        Param("catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor"),
+        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)"),
+        Param("led_current", "led_current_a", "A", None, "LED drive current (LED source)"),
+        Param("duration", "duration_s", "s", "6h", "irradiation time"),
+        Param("sample_interval", "sample_interval_s", "s", "1h", "time between GC samples"),
+        Param("dark_samples", "dark_samples", "int", "1", "GC samples before the light is on"),
+        Param("purge", "purge_s", "s", "30min", "CO2 purge before sealing"),
+        Param("wavelength", "wavelength_nm", "nm", None, "monochromatic wavelength (for AQY)"),
+        Param("light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)"),
+        Param("catalyst", "catalyst", None, "CdS/TiO2:Cu hollow spheres", "catalyst name"),
+        Param("sample", "sample_name", None, "", "sample label"),
+        Param("operator", "operator_name", None, "", "who ran it"),
+    ),
+    build=_build_co2_photoreduction,
+    analyze=_analyze_co2_photoreduction,
+    check=_check_co2_photoreduction,
+)
 
 
 _CYCLO_PARAMS = (
@@ -711,6 +810,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (
         H2_EVOLUTION,
+        CO2_PHOTOREDUCTION,
         GC_CALIBRATION,
         CO2_CYCLOADDITION,
         RECYCLE,

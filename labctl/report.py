@@ -92,6 +92,50 @@ def plot_reactor_trace(path: Path, tables: Mapping[str, Mapping[str, Any]], titl
     return path
 
 
+def plot_co2_reduction(path: Path, series: Mapping[str, Any], figures: Mapping[str, Any], title: str) -> Path:
+    """Amount vs time per product with its rate fit line, and the electron selectivity as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t_h = np.asarray(series["times_s"], dtype=float) / 3600.0
+    on_h = (series.get("lamp_on_s") or 0.0) / 3600.0
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(10, 4.5), dpi=120, gridspec_kw={"width_ratios": [3, 1.3]})
+    products = figures.get("products") or {}
+    for name, prod in products.items():
+        y = series.get(name)
+        if y is None:
+            continue
+        y = np.asarray(y, dtype=float)
+        (pts,) = ax.plot(t_h, y, "o", label=f"{name}: {prod['rate']:.0f} µmol g$^{{-1}}$ h$^{{-1}}$")
+        w0, w1 = prod.get("fit_window_h") or (None, None)
+        if prod.get("detected") and w0 is not None:
+            m = (t_h - on_h >= w0 - 1e-6) & (t_h - on_h <= w1 + 1e-6)
+            if np.count_nonzero(m) >= 2:
+                k, b = np.polyfit(t_h[m], y[m], 1)
+                xs = np.linspace(t_h[m][0], t_h[m][-1], 20)
+                ax.plot(xs, k * xs + b, "--", color=pts.get_color(), lw=1)
+    ax.axvline(on_h, color="goldenrod", ls=":", lw=1, label="light on")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("amount in headspace (µmol)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    sel = figures.get("selectivity") or {}
+    names = list(sel)
+    bar.bar(
+        names, [100 * sel[n] for n in names], color=["tab:blue", "tab:orange", "tab:green", "tab:red"][: len(names)]
+    )
+    bar.set_ylabel("electron selectivity (%)")
+    bar.set_ylim(0, 105)
+    bar.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_calibration(
     path: Path,
     start: Mapping[str, Any],
@@ -213,7 +257,9 @@ def write_report(
     out["json"] = folder / "figures.json"
     out["json"].write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
     title = f"{doc['experiment']} {str(doc['uid'])[:8]}" + (" (SIMULATED)" if sim else "")
-    if figures and series and series.get("H2") is not None:
+    if figures and series and "products" in figures:
+        out["plot"] = plot_co2_reduction(folder / "co2_reduction.png", series, figures, title)
+    elif figures and series and series.get("H2") is not None:
         out["plot"] = plot_h2(folder / "h2.png", series, figures, title)
     if tables is not None:
         trace = plot_reactor_trace(folder / "trace.png", tables, title)
@@ -245,6 +291,23 @@ def write_report(
     if figures:
         if doc["experiment"] in PL_EXPERIMENTS:
             labels = {k: v for k, v in PL_LABELS.items() if k in figures}
+        elif "products" in figures:
+            labels = {"electron_rate": "electrons (µmol e⁻ g⁻¹ h⁻¹)", "leak_suspect": "air leak suspected"}
+            lines += ["| product | rate (µmol g⁻¹ h⁻¹) | ± | e⁻ selectivity (%) | AQY (%) |", "|---|---|---|---|---|"]
+            for name, prod in figures["products"].items():
+                sel = 100 * (figures.get("selectivity") or {}).get(name, 0.0)
+                lines.append(
+                    f"| {name} | {_fmt(prod.get('rate'))} | {_fmt(prod.get('rate_stderr'))} | {sel:.1f} | "
+                    f"{_fmt(prod.get('aqy'))} |"
+                )
+            lines.append("")
+            for gas, cal in (figures.get("gc_calibrations") or {}).items():
+                lines.append(
+                    f"- GC calibration used for {gas}: {cal.get('created')}, {cal.get('method')}, "
+                    f"{_fmt(cal.get('amount_min_umol'))}-{_fmt(cal.get('amount_max_umol'))} µmol, "
+                    f"R² {_fmt(cal.get('r_squared'), 6)}"
+                )
+            lines.append("")
         elif doc["experiment"] == "gc-calibration":
             labels = {}
             for gas, cal in (figures.get("calibrations") or {}).items():

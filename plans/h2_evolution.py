@@ -5,11 +5,11 @@ purged with Ar):
 
 1. ``dark_samples`` GC samples of the headspace with the lamp off (checks the purge and that
    nothing evolves in the dark), ``sample_interval_s`` apart;
-2. lamp on (power preset, ignition confirmed), recorded in stream ``lamp_on``;
+2. light on -- an arc lamp at its power preset (ignition confirmed) or an LED at its drive
+   current (``led_current_a``; current confirmed) -- recorded in stream ``lamp_on``;
 3. a GC sample every ``sample_interval_s`` of irradiation until ``duration_s``, each with the
-   bench clock and the lamp readbacks, in stream ``primary``; the lamp's power is logged
-   (every ``monitor_period_s`` of the lamp device, 1 min by default) in stream
-   ``lamp-watts_monitor``, while the session's watchdog checks the lamp at 1 Hz;
+   bench clock and the lamp readbacks, in stream ``primary``; an arc lamp's power is also logged
+   in stream ``lamp_monitor``, while the session's watchdog checks the light at 1 Hz;
 4. lamp off, on every exit path (success, error, abort, Ctrl-C), via ``finalize_wrapper``.
 
 Times in s, mass in g, power in W, wavelength in nm.  Arguments are checked before the first
@@ -27,7 +27,7 @@ import bluesky.preprocessors as bpp
 from devices.gc import GasChromatograph
 from devices.lamp import ArcLamp
 from devices.photoreactor import BenchClock, Photoreactor
-from plans.stubs import Checks, MsgGen, lamp_off, lamp_on, sample, sleep_until
+from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
 
 
 def check_h2_evolution(
@@ -36,6 +36,7 @@ def check_h2_evolution(
     *,
     catalyst_mass_g: float,
     lamp_power_w: float,
+    led_current_a: float | None = None,
     duration_s: float,
     sample_interval_s: float,
     dark_samples: int,
@@ -55,12 +56,7 @@ def check_h2_evolution(
         f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
     )
-    need(
-        0 < lamp_power_w <= lamp.max_power_w,
-        f"lamp_power={lamp_power_w:g} W is outside the bench limit 0-{lamp.max_power_w:g} W "
-        f"for {lamp.name}; lower lamp_power or raise max_power in the bench file",
-        f"lamp_power {lamp_power_w:g} W <= limit {lamp.max_power_w:g} W",
-    )
+    check_light(checks, lamp, lamp_power_w=lamp_power_w, led_current_a=led_current_a)
     need(
         sample_interval_s >= gc.run_time_s,
         f"sample_interval={sample_interval_s / 60:g} min is shorter than the GC run time "
@@ -97,6 +93,32 @@ def check_h2_evolution(
     return checks
 
 
+def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a: float | None) -> None:
+    """The light's level against the bench limit: an LED by its current, an arc lamp by its power."""
+    need = checks.need
+    if led_current_a is not None:
+        limit = getattr(lamp, "max_current_a", None)
+        need(
+            led_current_a > 0 and (limit is None or led_current_a <= limit),
+            f"led_current={led_current_a:g} A is outside 0-{limit:g} A, the limit of the LED head on {lamp.name}; "
+            "lower led_current (the head's datasheet maximum is in the bench file as max_current)",
+            f"led_current {led_current_a:g} A <= head limit {limit:g} A",
+        )
+        return
+    limit = getattr(lamp, "max_power_w", None)
+    need(
+        limit is not None,
+        f"{lamp.name} is an LED source: give its drive current, e.g. led_current=0.5A",
+        "arc lamp power given",
+    )
+    need(
+        0 < lamp_power_w <= limit,
+        f"lamp_power={lamp_power_w:g} W is outside the bench limit 0-{limit:g} W "
+        f"for {lamp.name}; lower lamp_power or raise max_power in the bench file",
+        f"lamp_power {lamp_power_w:g} W <= limit {limit:g} W",
+    )
+
+
 def h2_evolution(
     lamp: ArcLamp,
     gc: GasChromatograph,
@@ -105,6 +127,7 @@ def h2_evolution(
     *,
     catalyst_mass_g: float,
     lamp_power_w: float = 300.0,
+    led_current_a: float | None = None,
     duration_s: float = 4 * 3600.0,
     sample_interval_s: float = 1800.0,
     dark_samples: int = 2,
@@ -118,7 +141,8 @@ def h2_evolution(
     """Run a photocatalytic H2 evolution experiment (see module docstring).
 
     :param catalyst_mass_g: catalyst mass in the reactor (g).
-    :param lamp_power_w: lamp power preset (W).
+    :param lamp_power_w: lamp power preset (W), for an arc lamp.
+    :param led_current_a: LED drive current (A), for an LED source (then ``lamp_power_w`` is unused).
     :param duration_s: irradiation time (s).
     :param sample_interval_s: time between GC samples (s), >= the GC run time.
     :param dark_samples: GC samples taken in the dark before the lamp is switched on.
@@ -130,6 +154,7 @@ def h2_evolution(
         gc,
         catalyst_mass_g=catalyst_mass_g,
         lamp_power_w=lamp_power_w,
+        led_current_a=led_current_a,
         duration_s=duration_s,
         sample_interval_s=sample_interval_s,
         dark_samples=dark_samples,
@@ -155,6 +180,7 @@ def h2_evolution(
         "plan_args": {
             "catalyst_mass_g": catalyst_mass_g,
             "lamp_power_w": lamp_power_w,
+            "led_current_a": led_current_a,
             "duration_s": duration_s,
             "sample_interval_s": sample_interval_s,
             "dark_samples": dark_samples,
@@ -167,7 +193,7 @@ def h2_evolution(
         "catalyst_mass_g": catalyst_mass_g,
         "sample": sample_name,
         "operator": operator,
-        "lamp": {"name": lamp.name, "power_w": lamp_power_w},
+        "lamp": {"name": lamp.name, "power_w": None if led_current_a else lamp_power_w, "led_current_a": led_current_a},
         "wavelength_nm": wavelength_nm,
         "light_power_w": light_power_w,
         "planned_duration_s": planned,
@@ -180,19 +206,15 @@ def h2_evolution(
 
     @bpp.run_decorator(md=_md)
     def inner() -> MsgGen:
-        yield from bps.mv(clock, 0.0)
-        yield from bps.monitor(lamp.watts, name="lamp-watts_monitor")
-        for i in range(dark_samples):
-            yield from sleep_until(clock, i * sample_interval_s)
-            yield from sample(detectors)
-        t_on = dark_samples * sample_interval_s
-        yield from sleep_until(clock, t_on)
-        yield from lamp_on(lamp, lamp_power_w)
-        yield from bps.trigger_and_read([clock, lamp], name="lamp_on")
-        for k in range(1, n_light + 1):
-            yield from sleep_until(clock, t_on + k * sample_interval_s)
-            yield from sample(detectors)
-        yield from lamp_off(lamp)
-        yield from bps.trigger_and_read([clock, lamp], name="lamp_off")
+        yield from sampled_irradiation(
+            lamp,
+            detectors,
+            clock,
+            dark_samples=dark_samples,
+            n_light=n_light,
+            sample_interval_s=sample_interval_s,
+            power_w=lamp_power_w,
+            current_a=led_current_a,
+        )
 
     return (yield from bpp.finalize_wrapper(inner(), lamp_off(lamp)))

@@ -11,7 +11,7 @@ from typing import Any
 import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
-from devices.lamp import ArcLamp, LampState
+from devices.lamp import LampState
 from devices.photoreactor import BenchClock
 
 MsgGen = Generator[Msg, Any, Any]
@@ -31,13 +31,17 @@ class Checks(list[str]):
         self.append(passed)
 
 
-def lamp_on(lamp: ArcLamp, power_w: float) -> MsgGen:
-    """Set the power preset, then strike the lamp; returns when the arc is lit."""
-    yield from bps.mv(lamp.power, power_w)
+def lamp_on(lamp: Any, power_w: float | None = None, *, current_a: float | None = None) -> MsgGen:
+    """Set the light's level -- an arc lamp's power preset, or a drive current (an LED) -- then
+    switch it on; returns when the source confirms it is lit."""
+    if current_a is not None:
+        yield from bps.mv(lamp.current, current_a)
+    elif power_w is not None:
+        yield from bps.mv(lamp.power, power_w)
     yield from bps.mv(lamp, LampState.ON)
 
 
-def lamp_off(lamp: ArcLamp) -> MsgGen:
+def lamp_off(lamp: Any) -> MsgGen:
     """Switch the lamp off and wait for the supply to confirm."""
     yield from bps.mv(lamp, LampState.OFF)
 
@@ -47,6 +51,40 @@ def sleep_until(clock: BenchClock, t_s: float) -> MsgGen:
     now = yield from bps.rd(clock.elapsed)
     if t_s > now:
         yield from bps.sleep(t_s - now)
+
+
+def sampled_irradiation(
+    lamp: Any,
+    detectors: Sequence[Any],
+    clock: BenchClock,
+    *,
+    dark_samples: int,
+    n_light: int,
+    sample_interval_s: float,
+    power_w: float | None = None,
+    current_a: float | None = None,
+) -> MsgGen:
+    """Samples in the dark, light on (stream ``lamp_on``), samples under light, light off (``lamp_off``).
+
+    Sample k is taken at ``k * sample_interval_s`` on the bench clock (zeroed here); the light
+    goes on after the dark samples.  The caller wraps this so that the light is off on every
+    exit path.
+    """
+    yield from bps.mv(clock, 0.0)
+    if hasattr(lamp, "watts"):  # an arc lamp's power, polled by the device; an LED's current is in every sample
+        yield from bps.monitor(lamp.watts, name="lamp_monitor")
+    for i in range(dark_samples):
+        yield from sleep_until(clock, i * sample_interval_s)
+        yield from sample(detectors)
+    t_on = dark_samples * sample_interval_s
+    yield from sleep_until(clock, t_on)
+    yield from lamp_on(lamp, power_w, current_a=current_a)
+    yield from bps.trigger_and_read([clock, lamp], name="lamp_on")
+    for k in range(1, n_light + 1):
+        yield from sleep_until(clock, t_on + k * sample_interval_s)
+        yield from sample(detectors)
+    yield from lamp_off(lamp)
+    yield from bps.trigger_and_read([clock, lamp], name="lamp_off")
 
 
 def sample(detectors: Sequence[Any], *, stream: str = "primary") -> MsgGen:

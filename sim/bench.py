@@ -21,14 +21,15 @@ from devices.operator import HandStep
 from devices.transports import InProcessTransport
 from sim.cycloaddition import CycloadditionReaction
 from sim.cycloaddition import find_catalyst as find_cyclo_catalyst
+from sim.dc2200 import DC2200Simulator
 from sim.fluorometer import FluorometerSim, build_fluorometer_sim
 from sim.gc import GcSimulator
 from sim.oriel_lamp import OrielLampSimulator
 from sim.parr_reactor import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
-from sim.photoreactor import CO_CDSE13_NETWORK, PhotocatalystSpec
+from sim.photoreactor import CDS_TIO2_CU, CO_CDSE13_NETWORK, PhotocatalystSpec
 from sim.photoreactor import Photoreactor as PhotoreactorModel
 
-CATALYSTS: Mapping[str, PhotocatalystSpec] = {CO_CDSE13_NETWORK.name: CO_CDSE13_NETWORK}
+CATALYSTS: Mapping[str, PhotocatalystSpec] = {CO_CDSE13_NETWORK.name: CO_CDSE13_NETWORK, CDS_TIO2_CU.name: CDS_TIO2_CU}
 
 
 def loop_clock() -> Callable[[], float]:
@@ -48,7 +49,7 @@ def find_catalyst(name: str) -> PhotocatalystSpec:
 class SimBench:
     """The simulators and model behind a simulated bench, and the wires to its instruments."""
 
-    lamp_sim: OrielLampSimulator
+    lamp_sim: Any  # OrielLampSimulator or DC2200Simulator
     gc_sim: GcSimulator
     model: PhotoreactorModel
     lamp_transport: InProcessTransport
@@ -136,9 +137,12 @@ class SimBench:
         """The vessel's pressure transducer (Pa), read from the model."""
         return float(self.model.pressure_pa())
 
-    def load_sample(self, *, catalyst_mass_g: float) -> None:
-        """What the operator does before a run: weigh the catalyst into the reactor."""
+    def load_sample(self, *, catalyst_mass_g: float, catalyst: str | None = None) -> None:
+        """What the operator does before a run: weigh the catalyst into the reactor (a simulated
+        catalyst when the name is one the model knows; else the bench's own)."""
         self.model.catalyst_mass_g = catalyst_mass_g
+        if catalyst and any(catalyst.strip().lower() == k.lower() for k in CATALYSTS):
+            self.model.catalyst = find_catalyst(catalyst)
 
     def load_film(self, name: str) -> None:
         """What the operator does before a PL run: a fresh film of ``name`` in the fluorometer."""
@@ -165,10 +169,21 @@ def build_models(
     leak_rate_ml_per_h: float = 0.0,
     seed: int = 1,
     lamp_power_limit_w: int = 1000,
-) -> tuple[OrielLampSimulator, PhotoreactorModel, GcSimulator]:
-    """The three simulators sharing one physics model (usable on any loop, or served on TCP)."""
+    light: str = "oriel",
+    led_wavelength_nm: float = 420.0,
+    led_max_current_a: float = 1.0,
+) -> tuple[Any, PhotoreactorModel, GcSimulator]:
+    """The three simulators sharing one physics model (usable on any loop, or served on TCP).
+
+    ``light`` is ``"oriel"`` (a 300 W Xe arc lamp on an Oriel supply) or ``"dc2200"`` (a
+    monochromatic LED head on a Thorlabs DC2200 driver).
+    """
     clock = _deferred_loop_clock()
-    lamp_sim = OrielLampSimulator(clock, power_limit=lamp_power_limit_w)
+    lamp_sim: Any
+    if light == "dc2200":
+        lamp_sim = DC2200Simulator(clock, wavelength_nm=led_wavelength_nm, head_max_current_a=led_max_current_a)
+    else:
+        lamp_sim = OrielLampSimulator(clock, power_limit=lamp_power_limit_w)
     model = PhotoreactorModel(
         clock,
         lamp_sim,
@@ -214,6 +229,10 @@ def build_sim_bench(**model_kwargs: Any) -> SimBench:
         lamp_sim=lamp_sim,
         gc_sim=gc_sim,
         model=model,
-        lamp_transport=InProcessTransport("lamp", lamp_sim, address="sim://lamp"),
+        lamp_transport=(
+            InProcessTransport("lamp", lamp_sim, address="sim://lamp", write_termination="\n", read_termination="\n")
+            if isinstance(lamp_sim, DC2200Simulator)
+            else InProcessTransport("lamp", lamp_sim, address="sim://lamp")
+        ),
         gc_transport=InProcessTransport("gc", gc_sim, address="sim://gc-trigger"),
     )

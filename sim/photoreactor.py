@@ -1,12 +1,15 @@
-"""Physics model of a sealed photoreactor evolving H2 from a cluster photocatalyst under light.
+"""Physics model of a sealed photoreactor evolving H2, or reducing CO2, over a photocatalyst under light.
 
 The model tracks the gas in a sealed reactor (headspace of known volume over a liquid) in which
-a photocatalyst suspension evolves H2 while lit: Ar from the purge, H2 from the catalyst, and
-N2/O2/Ar from an optional air leak.  Time comes only from the clock passed in; the state is
-advanced explicitly with :meth:`Photoreactor.advance` (queries advance it to ``clock()`` first).
+a photocatalyst suspension turns absorbed photons into electrons while lit: Ar (or CO2) from the
+purge, H2 / CO / CH4 from the catalyst, and N2/O2/Ar from an optional air leak.  Time comes only
+from the clock passed in; the state is advanced explicitly with :meth:`Photoreactor.advance`
+(queries advance it to ``clock()`` first).
 
-**This model is ours, not the paper's.**  The published work on Co2+-doped (CdSe)13 cluster
-networks gives no rates, so the numbers here are physically sensible model choices:
+**This model is ours, not the papers'.**  The published work on Co2+-doped (CdSe)13 cluster
+networks gives no rates, and the CO2-reduction work (Li et al., EES Catalysis 2023, 1, 687)
+gives rates but no mechanism, so the numbers and the branching rule here are physically sensible
+model choices:
 
 * Light.  A broadband lamp delivers ``optical_efficiency`` x electrical W into the useful band at
   the reactor; a monochromatic LED delivers its optical W at its wavelength.  Power becomes a
@@ -17,11 +20,30 @@ networks gives no rates, so the numbers here are physically sensible model choic
 * Absorption.  The catalyst absorbs only photons shorter than its absorption edge (photons are
   taken as evenly spread over the band), and a fraction ``1 - exp(-m / m0)`` of those, which
   saturates with the mass m of catalyst in the fixed dispersion volume.
-* H2.  rate(H2) = 0.5 x quantum_yield x absorbed photon flux x exp(-t_irr / tau): two electrons
-  per H2, and a slow deactivation with the irradiation time t_irr (tau from the fractional loss
-  of activity per hour).  No H2 in the dark.  The default :data:`CO_CDSE13_NETWORK` gives a
-  10 mg sample under the 300 W Xe lamp about 3.3e3 umol g^-1 h^-1 initially, an order typical
-  of good cluster photocatalysts.
+* Electrons.  electron rate = quantum_yield x absorbed photon flux x exp(-t_irr / tau): a slow
+  deactivation with the irradiation time t_irr (tau from the fractional loss of activity per
+  hour).  Nothing happens in the dark.
+* Products.  Each product p takes a fraction F_p of the electrons and needs n_e(p) of them
+  (:data:`ELECTRONS_PER_PRODUCT`: CO 2, HCOOH 2, HCHO 4, CH3OH 6, CH4 8, H2 2), so
+  rate(p) = F_p x electron rate / n_e(p).  Under Ar all electrons go to H2 (F_H2 = 1, hence
+  rate(H2) = 0.5 x electron rate).  Under CO2 a catalyst's ``co2_selectivity`` f_p (electron
+  fractions at full CO2 coverage, summing to 1) apply through a Langmuir CO2 coverage
+  theta = p_CO2 / (p_CO2 + p_half) of the catalyst surface: F_p = theta f_p for each
+  CO2-reduction product and F_H2 = 1 - sum of those.  Each C1 product uses up one CO2 from the
+  headspace.  CO and CH4 go to the headspace; HCOOH, HCHO and CH3OH stay in the liquid (counted
+  in :meth:`Photoreactor.produced_umol`, never in the headspace).  The default
+  :data:`CO_CDSE13_NETWORK` gives a 10 mg sample under the 300 W Xe lamp about
+  3.3e3 umol g^-1 h^-1 of H2 initially, an order typical of good cluster photocatalysts.
+* CdS/TiO2:Cu.  :data:`CDS_TIO2_CU` is calibrated (:func:`calibrate_co2_photocatalyst`, no
+  hand tuning) so that under :data:`CO2_REFERENCE_SETTING` -- 300 W Xe behind the >420 nm
+  cutoff (the bench lamp; CdS absorbs up to ~520 nm, TiO2 not at all in that band), 10 mg in the
+  default reactor (20 mL headspace, 298.15 K), CO2 purged at 1 atm, mean over the first hour of
+  light -- it gives the published CO 781.3 and H2 5875.1 umol g^-1 h^-1, plus CH4 15 umol
+  g^-1 h^-1 (our choice: a trace of the 8-electron product, 0.9 % of the electrons, so the CH4
+  channel shows in a run).  That gives quantum_yield ~0.0031 and electron fractions at full
+  coverage CO ~0.1175, CH4 ~0.0090, H2 ~0.8735 (about 11.6 % of the electrons to CO at 1 atm).
+* Atmosphere.  The reactor starts Ar-purged; :meth:`Photoreactor.purge` replaces the headspace
+  with another gas (CO2 for CO2 reduction) at 1 atm and removes the products from it.
 * Leak.  A fixed inflow of ambient air (mL at 1 atm and the reactor temperature per hour) adds
   N2, O2 and Ar in the ratio 78:21:1, whatever the headspace pressure (a simplification), and
   O2 does not react.
@@ -39,7 +61,8 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -64,8 +87,30 @@ XE_REPRESENTATIVE_WAVELENGTH_NM = 450.0  # nm, wavelength used to turn in-band W
 AIR_MOLE_FRACTIONS: Mapping[str, float] = {"N2": 0.78, "O2": 0.21, "Ar": 0.01}  # dry air
 # Henry's-law solubility in water at 298 K, mol m^-3 Pa^-1 (Sander, ACP 15, 4399 (2015));
 # used only with henry_partition=True, temperature dependence ignored.
-HENRY_MOL_PER_M3_PA: Mapping[str, float] = {"H2": 7.8e-6, "N2": 6.4e-6, "O2": 1.3e-5, "Ar": 1.4e-5}
+HENRY_MOL_PER_M3_PA: Mapping[str, float] = {
+    "H2": 7.8e-6,
+    "N2": 6.4e-6,
+    "O2": 1.3e-5,
+    "Ar": 1.4e-5,
+    "CO2": 3.3e-4,
+    "CO": 9.7e-6,
+    "CH4": 1.4e-5,
+}
 REPORTED_GASES = ("H2", "O2", "N2", "Ar")  # always present in headspace_umol(), even at zero
+PURGE_GASES = ("Ar", "N2", "He", "CO2")  # gases Photoreactor.purge accepts
+
+# -- products ------------------------------------------------------------------------------------
+# electrons needed per molecule of product (CO2 + 2 H+ + 2 e- -> CO + H2O, ..., 2 H+ + 2 e- -> H2)
+ELECTRONS_PER_PRODUCT: Mapping[str, int] = MappingProxyType(
+    {"CO": 2, "HCOOH": 2, "HCHO": 4, "CH3OH": 6, "CH4": 8, "H2": 2}
+)
+CO2_PRODUCTS = ("CO", "HCOOH", "HCHO", "CH3OH", "CH4")  # C1 products: one CO2 used per molecule
+GAS_PRODUCTS = ("H2", "CO", "CH4")  # products that leave to the headspace (the rest stay in the liquid)
+# standard reduction potentials vs NHE at pH 7, V (for reference; the model does not use them)
+STANDARD_POTENTIALS_V_NHE_PH7: Mapping[str, float] = MappingProxyType(
+    {"CO": -0.53, "HCOOH": -0.61, "HCHO": -0.48, "CH3OH": -0.38, "CH4": -0.24, "H2": -0.41}
+)
+SELECTIVITY_SUM_TOLERANCE = 1e-6  # co2_selectivity fractions must sum to 1 within this
 
 # -- integration ---------------------------------------------------------------------------------
 MAX_SUBSTEP_S = 60.0  # s, longest step over which the light is taken as constant
@@ -233,13 +278,18 @@ class PhotocatalystSpec:
     """Photocatalytic behaviour of one catalyst in the reactor's standard dispersion.
 
     :param name: catalyst name.
-    :param quantum_yield: electrons delivered to H2 per absorbed photon for the fresh catalyst,
-        i.e. 2 n(H2) / n(absorbed photons), a fraction.
+    :param quantum_yield: electrons delivered to products per absorbed photon for the fresh
+        catalyst (under Ar all go to H2: 2 n(H2) / n(absorbed photons)), a fraction.
     :param absorption_edge_nm: no photon absorbed at longer wavelengths, nm.
     :param saturation_mass_mg: m0 in the absorbed fraction 1 - exp(-m / m0), mg.
     :param deactivation_per_h: fractional loss of activity per hour of irradiation (0.03 = 3 %).
     :param batch_variation: relative standard deviation of the activity between samples; each
         :class:`Photoreactor` draws its sample's factor from its ``rng_seed``.
+    :param co2_selectivity: fraction of the electrons going to each product under CO2 at full
+        CO2 coverage (keys from :data:`ELECTRONS_PER_PRODUCT`, values >= 0 summing to 1);
+        default all to H2 (the catalyst does not reduce CO2).
+    :param co2_half_saturation_kpa: CO2 partial pressure giving half coverage, kPa (Langmuir
+        theta = p / (p + p_half)); 0 means full coverage at any CO2 pressure > 0.
     """
 
     name: str
@@ -248,6 +298,8 @@ class PhotocatalystSpec:
     saturation_mass_mg: float
     deactivation_per_h: float = 0.03
     batch_variation: float = 0.0
+    co2_selectivity: Mapping[str, float] = field(default_factory=lambda: {"H2": 1.0}, hash=False)
+    co2_half_saturation_kpa: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.quantum_yield <= 2:
@@ -264,6 +316,32 @@ class PhotocatalystSpec:
             )
         if not self.batch_variation >= 0:
             raise ValueError(f"{self.name}: batch_variation must be >= 0, got {self.batch_variation!r}")
+        if not (math.isfinite(self.co2_half_saturation_kpa) and self.co2_half_saturation_kpa >= 0):
+            raise ValueError(
+                f"{self.name}: co2_half_saturation_kpa must be a finite pressure >= 0 kPa, "
+                f"got {self.co2_half_saturation_kpa!r}"
+            )
+        selectivity = dict(self.co2_selectivity)
+        for product, fraction in selectivity.items():
+            if product not in ELECTRONS_PER_PRODUCT:
+                raise ValueError(
+                    f"{self.name}: co2_selectivity names {product!r}, which is not a known product; "
+                    f"use one of {', '.join(ELECTRONS_PER_PRODUCT)}"
+                )
+            if not (math.isfinite(fraction) and 0 <= fraction <= 1):
+                raise ValueError(
+                    f"{self.name}: co2_selectivity[{product!r}] must be an electron fraction within 0..1, "
+                    f"got {fraction!r}"
+                )
+        total = math.fsum(selectivity.values())
+        if abs(total - 1.0) > SELECTIVITY_SUM_TOLERANCE:
+            raise ValueError(
+                f"{self.name}: co2_selectivity electron fractions must sum to 1 "
+                f"(within {SELECTIVITY_SUM_TOLERANCE:g}), got {total!r}; give H2 the electrons not "
+                f"going to CO2 products"
+            )
+        # a copy, so the spec cannot be changed through the caller's dict
+        object.__setattr__(self, "co2_selectivity", selectivity)
 
     @property
     def deactivation_time_s(self) -> float:
@@ -278,10 +356,137 @@ class PhotocatalystSpec:
         saturation = -math.expm1(-mass_mg / self.saturation_mass_mg)
         return spectrum.fraction_below(self.absorption_edge_nm) * saturation
 
+    def co2_coverage(self, co2_pressure_pa: float) -> float:
+        """Langmuir CO2 coverage theta = p / (p + p_half) at a CO2 partial pressure in Pa (0..1)."""
+        if not co2_pressure_pa > 0:
+            return 0.0
+        half_pa = self.co2_half_saturation_kpa * 1e3
+        return co2_pressure_pa / (co2_pressure_pa + half_pa)
+
+    def electron_fractions(self, co2_coverage: float) -> dict[str, float]:
+        """Fraction of the electrons going to each product at a CO2 coverage theta (0..1).
+
+        F_p = theta f_p for the CO2-reduction products, F_H2 = 1 - their sum; theta = 0 (no CO2)
+        gives {"H2": 1.0}.
+        """
+        if not 0 <= co2_coverage <= 1:
+            raise ValueError(f"{self.name}: co2_coverage must be within 0..1, got {co2_coverage!r}")
+        if co2_coverage == 0:
+            return {"H2": 1.0}
+        fractions = {p: co2_coverage * f for p, f in self.co2_selectivity.items() if p != "H2"}
+        fractions["H2"] = max(0.0, 1.0 - math.fsum(fractions.values()))
+        return fractions
+
+    def products(self) -> tuple[str, ...]:
+        """Products this catalyst can make: the gas products H2, CO, CH4 and any other it names."""
+        extra = tuple(p for p in self.co2_selectivity if p not in GAS_PRODUCTS)
+        return (*GAS_PRODUCTS, *extra)
+
+
+def mean_decay(deactivation_time_s: float, t0_s: float, t1_s: float) -> float:
+    """Mean of exp(-t / tau) over irradiation times t0..t1 (s); 1 without deactivation."""
+    if not t1_s > t0_s:
+        raise ValueError(f"mean_decay: t1_s={t1_s!r} s must be after t0_s={t0_s!r} s")
+    tau = deactivation_time_s
+    if math.isinf(tau):
+        return 1.0
+    return tau / (t1_s - t0_s) * (math.exp(-t0_s / tau) - math.exp(-t1_s / tau))
+
+
+@dataclass(frozen=True)
+class Co2ReferenceSetting:
+    """Conditions under which a catalyst's published CO2-reduction rates are reproduced.
+
+    :param spectrum: optical meaning of the source output.
+    :param output_watts: source output (electrical W for the Xe lamp), W.
+    :param catalyst_mass_g: catalyst in the reactor, g.
+    :param co2_pressure_pa: CO2 partial pressure in the headspace after the purge, Pa.
+    :param window_h: (start, end) of the irradiation window over which rates are averaged, h.
+    """
+
+    spectrum: Spectrum = XE_420NM_CUTOFF
+    output_watts: float = XE_ELECTRICAL_W
+    catalyst_mass_g: float = 0.010
+    co2_pressure_pa: float = STANDARD_PRESSURE_PA
+    window_h: tuple[float, float] = (0.0, 1.0)
+
+
+CO2_REFERENCE_SETTING = Co2ReferenceSetting()
+"""300 W Xe behind the >420 nm cutoff, 10 mg, CO2 at 1 atm, mean over the first hour of light."""
+
+
+def calibrate_co2_photocatalyst(
+    name: str,
+    rates_umol_per_g_h: Mapping[str, float],
+    *,
+    absorption_edge_nm: float,
+    saturation_mass_mg: float,
+    deactivation_per_h: float = 0.03,
+    batch_variation: float = 0.0,
+    co2_half_saturation_kpa: float = 1.0,
+    reference: Co2ReferenceSetting = CO2_REFERENCE_SETTING,
+) -> PhotocatalystSpec:
+    """A catalyst whose mean rates under ``reference`` are ``rates_umol_per_g_h``, by construction.
+
+    The electron rate that the rates require, E = sum n_e(p) r_p (umol e- g^-1 h^-1), fixes the
+    quantum yield: QY = E m / (3600 x absorbed photon flux x mean deactivation over the window);
+    each product's share n_e(p) r_p / E, divided by the CO2 coverage at the reference pressure,
+    is its electron fraction at full coverage, and H2 takes the rest.
+    """
+    if not rates_umol_per_g_h or any(not (math.isfinite(r) and r >= 0) for r in rates_umol_per_g_h.values()):
+        raise ValueError(
+            f"calibrate_co2_photocatalyst: rates_umol_per_g_h must map products to finite rates >= 0 "
+            f"umol g^-1 h^-1, got {dict(rates_umol_per_g_h)!r}"
+        )
+    unknown = [p for p in rates_umol_per_g_h if p not in ELECTRONS_PER_PRODUCT]
+    if unknown:
+        raise ValueError(
+            f"calibrate_co2_photocatalyst: unknown product(s) {unknown!r}; use {', '.join(ELECTRONS_PER_PRODUCT)}"
+        )
+    electron_rate = math.fsum(ELECTRONS_PER_PRODUCT[p] * r for p, r in rates_umol_per_g_h.items())
+    if not electron_rate > 0:
+        raise ValueError("calibrate_co2_photocatalyst: all rates are 0; give at least one rate > 0")
+    probe = PhotocatalystSpec(name, 0.0, absorption_edge_nm, saturation_mass_mg, deactivation_per_h)
+    absorbed_umol_per_s = reference.spectrum.photon_flux_umol_per_s(reference.output_watts) * probe.absorbed_fraction(
+        reference.catalyst_mass_g, reference.spectrum
+    )
+    if not absorbed_umol_per_s > 0:
+        raise ValueError(
+            f"calibrate_co2_photocatalyst: {name} absorbs no photons in the reference band "
+            f"{reference.spectrum.band_nm!r} nm (edge {absorption_edge_nm!r} nm); choose a setting it absorbs"
+        )
+    t0, t1 = (h * S_PER_H for h in reference.window_h)
+    decay = mean_decay(probe.deactivation_time_s, t0, t1)
+    quantum_yield = electron_rate * reference.catalyst_mass_g / S_PER_H / (absorbed_umol_per_s * decay)
+    theta = PhotocatalystSpec(
+        name, 0.0, absorption_edge_nm, saturation_mass_mg, co2_half_saturation_kpa=co2_half_saturation_kpa
+    ).co2_coverage(reference.co2_pressure_pa)
+    selectivity = {
+        p: ELECTRONS_PER_PRODUCT[p] * r / electron_rate / theta for p, r in rates_umol_per_g_h.items() if p != "H2"
+    }
+    h2 = 1.0 - math.fsum(selectivity.values())
+    if h2 < -SELECTIVITY_SUM_TOLERANCE:
+        raise ValueError(
+            f"calibrate_co2_photocatalyst: the CO2 products need {1 - h2:.4f} of the electrons at full "
+            f"coverage (coverage {theta:.4f} at the reference); lower co2_half_saturation_kpa"
+        )
+    selectivity["H2"] = max(0.0, h2)
+    return PhotocatalystSpec(
+        name=name,
+        quantum_yield=quantum_yield,
+        absorption_edge_nm=absorption_edge_nm,
+        saturation_mass_mg=saturation_mass_mg,
+        deactivation_per_h=deactivation_per_h,
+        batch_variation=batch_variation,
+        co2_selectivity=selectivity,
+        co2_half_saturation_kpa=co2_half_saturation_kpa,
+    )
+
 
 # Co2+-doped (CdSe)13 cluster network (model choice, not from the paper): absorption reaching
 # 470 nm, absorption saturating near 50 mg in the standard dispersion (m0 = 20 mg), 0.3 % of
 # absorbed photons give H2 electrons, 3 % activity lost per hour of light, 5 % batch spread.
+# It does not reduce CO2 (under CO2 all electrons still go to H2).
 CO_CDSE13_NETWORK = PhotocatalystSpec(
     name="Co2+:(CdSe)13 network",
     quantum_yield=0.003,
@@ -289,6 +494,24 @@ CO_CDSE13_NETWORK = PhotocatalystSpec(
     saturation_mass_mg=20.0,
     deactivation_per_h=0.03,
     batch_variation=0.05,
+)
+
+# Published mean rates of CdS/TiO2:Cu hollow spheres under CO2 (Li et al., EES Catalysis 2023, 1,
+# 687): CO and H2; the CH4 trace is our choice (see the module docstring).
+CDS_TIO2_CU_RATES_UMOL_PER_G_H: Mapping[str, float] = MappingProxyType({"CO": 781.3, "H2": 5875.1, "CH4": 15.0})
+
+# CdS/TiO2:Cu hollow spheres, calibrated to the rates above under CO2_REFERENCE_SETTING.  Model
+# choices: CdS absorption edge 520 nm (2.4 eV), m0 = 20 mg as for the cluster network, 2 % activity
+# lost per hour (CdS photocorrosion held back by the TiO2 shell), CO2 half coverage at 1 kPa (strong
+# adsorption on Cu sites: 99 % coverage at 1 atm), no batch spread so the reference is met at any seed.
+CDS_TIO2_CU = calibrate_co2_photocatalyst(
+    "CdS/TiO2:Cu hollow spheres",
+    CDS_TIO2_CU_RATES_UMOL_PER_G_H,
+    absorption_edge_nm=520.0,
+    saturation_mass_mg=20.0,
+    deactivation_per_h=0.02,
+    batch_variation=0.0,
+    co2_half_saturation_kpa=1.0,
 )
 
 
@@ -303,7 +526,7 @@ class Photoreactor:
     :param liquid_volume_ml: liquid volume, mL (used with ``henry_partition``).
     :param temperature_k: gas temperature, K; the attribute may be changed later.
     :param initial_gas: umol of each gas in the headspace at the start; default Ar filling the
-        headspace at 1 atm and ``temperature_k`` (after an Ar purge).
+        headspace at 1 atm and ``temperature_k`` (after an Ar purge).  :meth:`purge` changes it.
     :param leak_rate_ml_air_per_h: inflow of ambient air, mL (1 atm, reactor T) per hour.
     :param spectrum: optical meaning of the light's output; default the light's own ``spectrum``
         attribute, else :data:`XE_420NM_CUTOFF`.
@@ -361,11 +584,12 @@ class Photoreactor:
             if not umol >= 0:
                 raise ValueError(f"Photoreactor: initial_gas[{gas!r}] must be >= 0 umol, got {umol!r}")
             self._total_umol[gas] = umol * self._partition_factor(gas)
+        self.atmosphere = "Ar" if not initial_gas else max(initial_gas, key=lambda g: initial_gas[g])
         self._t = float(clock())
-        self._h2_produced_umol = 0.0
+        self._produced_umol: dict[str, float] = dict.fromkeys(ELECTRONS_PER_PRODUCT, 0.0)
         self._irradiated_s = 0.0
         self._history_t: list[float] = [self._t]
-        self._history_h2: list[float] = [0.0]
+        self._history_products: dict[str, list[float]] = {p: [0.0] for p in ELECTRONS_PER_PRODUCT}
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -377,7 +601,16 @@ class Photoreactor:
     def h2_produced_umol(self) -> float:
         """H2 produced since the start (headspace + dissolved), umol (advanced to clock())."""
         self._auto_advance()
-        return self._h2_produced_umol
+        return self._produced_umol["H2"]
+
+    def produced_umol(self) -> dict[str, float]:
+        """Each product made since the start (headspace + dissolved, or in the liquid), umol.
+
+        Production is counted from construction on; :meth:`purge` empties the headspace but does
+        not reset these totals.  Lists H2, CO, CH4 and any other product the catalyst makes.
+        """
+        self._auto_advance()
+        return {p: self._produced_umol[p] for p in self.catalyst.products()}
 
     @property
     def irradiated_s(self) -> float:
@@ -388,7 +621,37 @@ class Photoreactor:
     @property
     def history(self) -> tuple[list[float], list[float]]:
         """(times s, cumulative H2 produced umol), one point per integration substep."""
-        return list(self._history_t), list(self._history_h2)
+        return list(self._history_t), list(self._history_products["H2"])
+
+    def co2_coverage(self) -> float:
+        """Langmuir CO2 coverage of the catalyst at the current headspace CO2 pressure (0..1)."""
+        return self.catalyst.co2_coverage(self._partial_pressure_pa("CO2"))
+
+    # -- atmosphere -----------------------------------------------------------------------------
+    def purge(self, gas: str, t: float | None = None, *, pressure_pa: float = STANDARD_PRESSURE_PA) -> None:
+        """Purge the reactor with ``gas`` at time ``t`` (default ``clock()``), s.
+
+        The state is first advanced to ``t``; then the headspace holds only ``gas`` at
+        ``pressure_pa`` (default 1 atm: the purge vents to the room) and the reactor temperature,
+        saturating the liquid with it when ``henry_partition`` is on, and the products and any
+        leaked air are gone.  The catalyst keeps its irradiation history (deactivation), and
+        :meth:`produced_umol` / :meth:`true_rates_umol_per_g_h` keep counting production.  After
+        a CO2 purge CO and CH4 are listed in :meth:`headspace_umol` (from 0) as well as CO2.
+        """
+        if gas not in PURGE_GASES:
+            raise ValueError(f"Photoreactor.purge: gas must be one of {', '.join(PURGE_GASES)}, got {gas!r}")
+        if not (math.isfinite(pressure_pa) and pressure_pa > 0):
+            raise ValueError(
+                f"Photoreactor.purge: pressure_pa must be a finite pressure > 0 Pa, got {pressure_pa!r}; "
+                f"pass the headspace pressure after the purge (1 atm = {STANDARD_PRESSURE_PA} Pa)"
+            )
+        self.advance(t)
+        total: dict[str, float] = dict.fromkeys(REPORTED_GASES, 0.0)
+        if gas == "CO2":
+            total.update(dict.fromkeys(("CO", "CH4"), 0.0))
+        total[gas] = self._ideal_gas_umol(pressure_pa) * self._partition_factor(gas)
+        self._total_umol = total
+        self.atmosphere = gas
 
     # -- integration ----------------------------------------------------------------------------
     def advance(self, t: float | None = None) -> None:
@@ -440,18 +703,26 @@ class Photoreactor:
         return hi
 
     def _integrate(self, a: float, b: float) -> None:
-        """Advance over [a, b), the light taken at the midpoint and constant."""
+        """Advance over [a, b), the light at the midpoint and the CO2 coverage at ``a`` constant."""
         dt = b - a
         mid = 0.5 * (a + b)
         if self._lit(mid):
-            r0 = self._fresh_h2_rate_umol_per_s(self.light.output_watts(mid))
+            e0 = self._fresh_electron_rate_umol_per_s(self.light.output_watts(mid))
             tau = self.catalyst.deactivation_time_s
             if math.isinf(tau):
-                produced = r0 * dt
+                electrons = e0 * dt
             else:
-                produced = r0 * tau * math.exp(-self._irradiated_s / tau) * -math.expm1(-dt / tau)
-            self._h2_produced_umol += produced
-            self._total_umol["H2"] += produced
+                electrons = e0 * tau * math.exp(-self._irradiated_s / tau) * -math.expm1(-dt / tau)
+            co2_used = 0.0
+            for product, fraction in self.catalyst.electron_fractions(self.co2_coverage()).items():
+                produced = fraction * electrons / ELECTRONS_PER_PRODUCT[product]
+                self._produced_umol[product] += produced
+                if product in GAS_PRODUCTS and (produced > 0 or product in self._total_umol):
+                    self._total_umol[product] = self._total_umol.get(product, 0.0) + produced
+                if product in CO2_PRODUCTS:
+                    co2_used += produced
+            if co2_used > 0:
+                self._total_umol["CO2"] = max(0.0, self._total_umol.get("CO2", 0.0) - co2_used)
             self._irradiated_s += dt
         if self.leak_rate_ml_air_per_h > 0:
             air_umol = self._ideal_gas_umol(STANDARD_PRESSURE_PA, self.leak_rate_ml_air_per_h * dt / S_PER_H)
@@ -459,7 +730,8 @@ class Photoreactor:
                 self._total_umol[gas] = self._total_umol.get(gas, 0.0) + fraction * air_umol
         self._t = b
         self._history_t.append(b)
-        self._history_h2.append(self._h2_produced_umol)
+        for product, history in self._history_products.items():
+            history.append(self._produced_umol[product])
 
     # -- model ----------------------------------------------------------------------------------
     def _ideal_gas_umol(self, pressure_pa: float, volume_ml: float | None = None) -> float:
@@ -479,9 +751,26 @@ class Photoreactor:
         """Fraction of the incident in-band photons absorbed by the catalyst."""
         return self.catalyst.absorbed_fraction(self.catalyst_mass_g, self.spectrum)
 
-    def _fresh_h2_rate_umol_per_s(self, output_watts: float) -> float:
+    def _partial_pressure_pa(self, gas: str) -> float:
+        """Partial pressure of ``gas`` in the headspace at the state time (no advance), Pa."""
+        headspace_mol = self._total_umol.get(gas, 0.0) / self._partition_factor(gas) / UMOL_PER_MOL
+        return headspace_mol * GAS_CONSTANT_J_PER_MOL_K * self.temperature_k / (self.headspace_volume_ml * M3_PER_ML)
+
+    def _fresh_electron_rate_umol_per_s(self, output_watts: float) -> float:
         absorbed = self.spectrum.photon_flux_umol_per_s(output_watts) * self.absorbed_fraction()
-        return 0.5 * self.catalyst.quantum_yield * self.activity_factor * absorbed
+        return self.catalyst.quantum_yield * self.activity_factor * absorbed
+
+    def _fresh_rates_umol_per_s(self, output_watts: float) -> dict[str, float]:
+        """Rate of each product of the fresh catalyst at the current CO2 coverage, umol/s."""
+        electrons = self._fresh_electron_rate_umol_per_s(output_watts)
+        fractions = self.catalyst.electron_fractions(self.co2_coverage())
+        rates = dict.fromkeys(self.catalyst.products(), 0.0)
+        for product, fraction in fractions.items():
+            rates[product] = fraction * electrons / ELECTRONS_PER_PRODUCT[product]
+        return rates
+
+    def _fresh_h2_rate_umol_per_s(self, output_watts: float) -> float:
+        return self._fresh_rates_umol_per_s(output_watts)["H2"]
 
     def photon_flux_umol_per_s(self, t: float) -> float:
         """In-band photon flux incident on the reactor at time ``t`` (umol photons per s)."""
@@ -490,34 +779,62 @@ class Photoreactor:
         return self.spectrum.photon_flux_umol_per_s(self.light.output_watts(t))
 
     def initial_rate_umol_per_g_h(self, output_watts: float) -> float:
-        """H2 rate of the fresh catalyst at a source output of ``output_watts``, umol g^-1 h^-1."""
+        """H2 rate of the fresh catalyst at a source output of ``output_watts``, umol g^-1 h^-1.
+
+        In the current atmosphere (under Ar all electrons go to H2).
+        """
         return self._fresh_h2_rate_umol_per_s(output_watts) * S_PER_H / self.catalyst_mass_g
+
+    def initial_rates_umol_per_g_h(self, output_watts: float) -> dict[str, float]:
+        """Each product's rate of the fresh catalyst in the current atmosphere, umol g^-1 h^-1."""
+        rates = self._fresh_rates_umol_per_s(output_watts)
+        return {p: r * S_PER_H / self.catalyst_mass_g for p, r in rates.items()}
+
+    def rates_umol_per_h(self) -> dict[str, float]:
+        """Instantaneous rate of each product at the current state time, umol/h (after advancing)."""
+        self._auto_advance()
+        if not self._lit(self._t):
+            return dict.fromkeys(self.catalyst.products(), 0.0)
+        tau = self.catalyst.deactivation_time_s
+        decay = 1.0 if math.isinf(tau) else math.exp(-self._irradiated_s / tau)
+        rates = self._fresh_rates_umol_per_s(self.light.output_watts(self._t))
+        return {p: r * decay * S_PER_H for p, r in rates.items()}
 
     def rate_umol_per_h(self) -> float:
         """Instantaneous H2 rate at the current state time, umol/h (after advancing to clock())."""
-        self._auto_advance()
-        if not self._lit(self._t):
-            return 0.0
-        tau = self.catalyst.deactivation_time_s
-        decay = 1.0 if math.isinf(tau) else math.exp(-self._irradiated_s / tau)
-        return self._fresh_h2_rate_umol_per_s(self.light.output_watts(self._t)) * decay * S_PER_H
+        return self.rates_umol_per_h()["H2"]
 
     def true_rate_umol_per_g_h(self, t0: float, t1: float) -> float:
         """H2 produced between ``t0`` and ``t1`` (s) per g of catalyst per hour: ground truth.
 
         Interpolated in the recorded history; both times must lie within the integrated span.
         """
+        return self._true_rates("true_rate_umol_per_g_h", t0, t1, ("H2",))["H2"]
+
+    def true_rates_umol_per_g_h(self, t0: float, t1: float) -> dict[str, float]:
+        """Each product made between ``t0`` and ``t1`` (s) per g of catalyst per hour: ground truth.
+
+        Keys: H2, CO, CH4 and any other product the catalyst makes (liquid products included).
+        Production is counted across purges.  Both times must lie within the integrated span.
+        """
+        return self._true_rates("true_rates_umol_per_g_h", t0, t1, self.catalyst.products())
+
+    def _true_rates(self, caller: str, t0: float, t1: float, products: Sequence[str]) -> dict[str, float]:
         self._auto_advance()
         if not t1 > t0:
-            raise ValueError(f"true_rate_umol_per_g_h: t1={t1!r} s must be after t0={t0!r} s")
+            raise ValueError(f"{caller}: t1={t1!r} s must be after t0={t0!r} s")
         first, last = self._history_t[0], self._history_t[-1]
         if t0 < first or t1 > last:
             raise ValueError(
-                f"true_rate_umol_per_g_h: ({t0!r}, {t1!r}) s is outside the "
+                f"{caller}: ({t0!r}, {t1!r}) s is outside the "
                 f"integrated span ({first!r}, {last!r}) s; advance the reactor first"
             )
-        h0, h1 = np.interp([t0, t1], self._history_t, self._history_h2)
-        return float(h1 - h0) / (self.catalyst_mass_g * (t1 - t0) / S_PER_H)
+        per_g_h = self.catalyst_mass_g * (t1 - t0) / S_PER_H
+        rates = {}
+        for product in products:
+            h0, h1 = np.interp([t0, t1], self._history_t, self._history_products[product])
+            rates[product] = float(h1 - h0) / per_g_h
+        return rates
 
     # -- headspace ------------------------------------------------------------------------------
     def headspace_umol(self) -> dict[str, float]:

@@ -112,7 +112,17 @@ def test_devices_check_reads_every_instrument(tmp_path):
     res = runner.invoke(app, ["devices", "check", "--bench", "sim", "--data-dir", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
     out = _json(res.output)
-    assert {r["device"] for r in out} == {"lamp", "gc", "reactor", "clock", "parr", "operator", "nmr", "fluor"}
+    assert {r["device"] for r in out} == {
+        "lamp",
+        "gc",
+        "reactor",
+        "clock",
+        "parr",
+        "operator",
+        "nmr",
+        "fluor",
+        "gc_calibration",
+    }
     assert all(r["ok"] for r in out)
 
 

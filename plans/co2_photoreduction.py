@@ -1,0 +1,140 @@
+"""Photocatalytic CO2 reduction: CO2-purged reactor, light on, GC samples of CO, CH4 and H2.
+
+The run, as done on the bench (catalyst dispersed in water in a sealed reactor):
+
+1. the reactor is purged with CO2 and sealed (a hand step: CO2 at a few mL/min for
+   ``purge_s``; the sample's products start from zero);
+2. ``dark_samples`` GC samples in the dark, ``sample_interval_s`` apart (nothing may form
+   without light; O2/N2 check the seal);
+3. light on -- an arc lamp at its power preset or an LED at its drive current -- then a GC
+   sample every ``sample_interval_s`` until ``duration_s`` (stream ``primary``: CO, CH4, H2,
+   O2, N2 in µmol injected, areas and calibration-range flags);
+4. light off on every exit path.
+
+The figures (rates per product, electron selectivity, AQY per product when monochromatic) are
+computed from the run by :mod:`labctl.analysis`.  Arguments are checked as for
+:func:`plans.h2_evolution.h2_evolution`, plus the GC must report CO, CH4 and H2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from devices.gc import GasChromatograph
+from devices.operator import HandStep, Operator
+from devices.photoreactor import BenchClock, Photoreactor
+from plans.h2_evolution import check_h2_evolution
+from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
+
+PRODUCTS = ("CO", "CH4", "H2")
+
+
+def check_co2_photoreduction(lamp: Any, gc: GasChromatograph, *, purge_s: float, **light_and_timing: Any) -> list[str]:
+    """The H2 evolution checks (light, timing, AQY inputs), the CO2 purge, and the GC's gases."""
+    checks = Checks(check_h2_evolution(lamp, gc, **light_and_timing))
+    missing = [g for g in PRODUCTS if g not in gc.gases]
+    checks.need(
+        not missing,
+        f"the GC method reports {', '.join(gc.gases)} but not {', '.join(missing)}; CO2 reduction needs CO, CH4 and "
+        "H2 (a molecular-sieve 5A column with Ar carrier): add them to [gc] gases and calibrate them",
+        "GC reports CO, CH4, H2",
+    )
+    checks.need(
+        60 <= purge_s <= 4 * 3600,
+        f"purge={purge_s / 60:g} min must be between 1 min and 4 h",
+        f"CO2 purge {purge_s / 60:g} min",
+    )
+    return checks
+
+
+def co2_photoreduction(
+    lamp: Any,
+    gc: GasChromatograph,
+    reactor: Photoreactor,
+    operator: Operator,
+    clock: BenchClock,
+    *,
+    catalyst_mass_g: float,
+    lamp_power_w: float = 300.0,
+    led_current_a: float | None = None,
+    duration_s: float = 6 * 3600.0,
+    sample_interval_s: float = 3600.0,
+    dark_samples: int = 1,
+    purge_s: float = 1800.0,
+    wavelength_nm: float | None = None,
+    light_power_w: float | None = None,
+    catalyst: str = "",
+    sample_name: str = "",
+    operator_name: str = "",
+    md: dict[str, Any] | None = None,
+) -> MsgGen:
+    """Run a CO2 photoreduction experiment (see module docstring); times in s, mass in g."""
+    timing = {
+        "catalyst_mass_g": catalyst_mass_g,
+        "lamp_power_w": lamp_power_w,
+        "led_current_a": led_current_a,
+        "duration_s": duration_s,
+        "sample_interval_s": sample_interval_s,
+        "dark_samples": dark_samples,
+        "wavelength_nm": wavelength_nm,
+        "light_power_w": light_power_w,
+    }
+    checks = check_co2_photoreduction(lamp, gc, purge_s=purge_s, **timing)
+    n_light = math.floor(duration_s / sample_interval_s + 1e-9)
+    headspace = {
+        "volume_ml": (yield from bps.rd(reactor.headspace_volume)),
+        "temperature_k": (yield from bps.rd(reactor.temperature)),
+        "pressure_pa": (yield from bps.rd(reactor.pressure)),
+    }
+    gc_loop = {
+        "volume_ml": (yield from bps.rd(gc.loop_volume)),
+        "temperature_k": (yield from bps.rd(gc.loop_temperature)),
+        "pressure_pa": (yield from bps.rd(gc.loop_pressure)),
+    }
+    detectors = [gc, clock, lamp, reactor]
+    _md: dict[str, Any] = {
+        "plan_name": "co2_photoreduction",
+        "experiment": "co2-photoreduction",
+        "plan_args": {**timing, "purge_s": purge_s},
+        "detectors": [d.name for d in detectors],
+        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
+        "catalyst": catalyst,
+        "catalyst_mass_g": catalyst_mass_g,
+        "sample": sample_name,
+        "operator": operator_name,
+        "atmosphere": "CO2",
+        "products": list(PRODUCTS),
+        "lamp": {"name": lamp.name, "power_w": None if led_current_a else lamp_power_w, "led_current_a": led_current_a},
+        "wavelength_nm": wavelength_nm,
+        "light_power_w": light_power_w,
+        "planned_duration_s": purge_s + (dark_samples + n_light) * sample_interval_s + gc.run_time_s,
+        "headspace": headspace,
+        "gc_loop": gc_loop,
+        "num_points": dark_samples + n_light,
+        "checks": list(checks),
+    }
+    _md.update(md or {})
+
+    @bpp.run_decorator(md=_md)
+    def inner() -> MsgGen:
+        yield from bps.mv(
+            operator,
+            HandStep("purge:CO2", f"Purge the reactor with CO2 for {purge_s / 60:g} min, then seal it", purge_s),
+        )
+        yield from bps.sleep(purge_s)
+        yield from sampled_irradiation(
+            lamp,
+            detectors,
+            clock,
+            dark_samples=dark_samples,
+            n_light=n_light,
+            sample_interval_s=sample_interval_s,
+            power_w=lamp_power_w,
+            current_a=led_current_a,
+        )
+
+    return (yield from bpp.finalize_wrapper(inner(), lamp_off(lamp)))
