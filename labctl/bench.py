@@ -493,14 +493,28 @@ async def serve_simulators(
             f'max_heating_rate = "{cfg.parr.max_heating_rate_c_per_min:g} delta_degC/min"\n'
             f"automated_valves = {'true' if cfg.parr.automated_valves else 'false'}\n"
         )
-    echo(f"lamp (Oriel 69907, CR-terminated ASCII): socket://{host}:{ports['lamp']}")
+    if cfg.lamp.is_led:
+        lamp_address = f"TCPIP::{host}::{ports['lamp']}::SOCKET"
+        calibration = ", ".join(f'["{a:g} A", "{w * 1e3:.4g} mW"]' for a, w in lamp_sim.calibration())
+        lamp_section = (
+            f'[lamp]\ndriver = "thorlabs-dc2200"\naddress = "{lamp_address}"\n'
+            f'wavelength = "{cfg.lamp.wavelength_nm:g} nm"\nmax_current = "{cfg.lamp.max_current_a:g} A"\n'
+            f"calibration = [{calibration}]\n\n"
+        )
+        echo(f"lamp (Thorlabs DC2200, SCPI over VISA TCPIP socket):  {lamp_address}")
+    else:
+        lamp_section = (
+            f'[lamp]\ndriver = "oriel-69907"\naddress = "socket://{host}:{ports["lamp"]}"\n'
+            f'max_power = "{cfg.lamp.max_power_w:g} W"\n\n'
+        )
+        echo(f"lamp (Oriel 69907, CR-terminated ASCII): socket://{host}:{ports['lamp']}")
     echo(f"gc trigger (Numato relay box):          socket://{host}:{ports['gc']}")
     echo(f"gc export folder:                       {export_dir}")
     echo("bench file for these simulators:\n")
     echo(
-        f'[bench]\nname = "sim-tcp"\nsimulated = true\n\n[lamp]\ndriver = "oriel-69907"\n'
-        f'address = "socket://{host}:{ports["lamp"]}"\nmax_power = "{cfg.lamp.max_power_w:g} W"\n\n'
-        f'[gc]\ntrigger_address = "socket://{host}:{ports["gc"]}"\nexport_dir = "{export_dir}"\n'
+        '[bench]\nname = "sim-tcp"\nsimulated = true\n\n'
+        + lamp_section
+        + f'[gc]\ntrigger_address = "socket://{host}:{ports["gc"]}"\nexport_dir = "{export_dir}"\n'
         f'run_time = "{cfg.gc.run_time_s:g} s"\nloop_volume = "{cfg.gc.loop_volume_ml:g} mL"\n\n'
         f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n' + parr_section
     )

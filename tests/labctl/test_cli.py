@@ -151,3 +151,27 @@ def test_cycloaddition_run_reads_back_from_the_catalog(tmp_path):
     assert shown["experiment"] == "co2-cycloaddition"
     assert shown["ton"] == pytest.approx(run["figures"]["ton"], rel=1e-9)
     assert shown["conversion"] == pytest.approx(run["figures"]["conversion"], rel=1e-9)
+
+
+def test_dry_run_of_co2_photoreduction_reports_rates_and_selectivity_by_name():
+    res = runner.invoke(app, ["dry-run", "co2-photoreduction", "--bench", "sim", "-p", "duration=3h", "--json"])
+    assert res.exit_code == 0, res.output
+    out = _json(res.output)
+    assert out["CO_rate"] > 0 and out["H2_rate"] > out["CO_rate"]
+    assert set(out["selectivity"]) == {"CO", "CH4", "H2"}
+    assert any("CO2" in s["step"] for s in out["timeline"])
+
+
+def test_calibrations_list_and_show_after_a_calibration_run(tmp_path):
+    d = str(tmp_path)
+    run = runner.invoke(app, ["run", "gc-calibration", "--bench", "sim", "-p", "gas=CO", "-p", "amounts=0.5,1,2,5umol",
+                              "--data-dir", d, "--json", "--no-progress"])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    listed = _json(runner.invoke(app, ["calibrations", "list", "--data-dir", d, "--json"]).output)
+    co = next(c for c in listed["calibrations"] if c["gas"] == "CO")
+    assert co["range_umol"] == [0.5, 5.0] and co["r_squared"] > 0.999 and co["history"] == 2  # bench-open + run
+    shown = _json(runner.invoke(app, ["calibrations", "show", "CO", "--data-dir", d, "--json"]).output)
+    assert shown["in_force"]["amount_max_umol"] == 5.0 and len(shown["in_force"]["residuals"]) == 4
+    assert [r["exit_status"] for r in shown["calibration_runs"]] == ["success"]
+    missing = runner.invoke(app, ["calibrations", "show", "NO", "--data-dir", d])
+    assert missing.exit_code != 0 and "no calibration in force for 'NO'" in missing.output
