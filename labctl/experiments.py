@@ -113,6 +113,28 @@ class Experiment:
         return kwargs
 
 
+def run_check(
+    check: Callable[..., list[str]],
+    plan: Callable[..., Any],
+    devices: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    keys: tuple[str, ...] | None = None,
+) -> list[str]:
+    """Call a plan's argument check with the user's arguments and the plan's defaults for the rest.
+
+    ``keys`` are the arguments passed (default: the check's keyword-only parameters).
+    """
+    import inspect
+
+    plan_params = inspect.signature(plan).parameters
+    if keys is None:
+        params = inspect.signature(check).parameters.values()
+        keys = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    args = {k: kwargs.get(k, plan_params[k].default) for k in keys if k in kwargs or k in plan_params}
+    return list(check(*devices, **args))
+
+
 # -- tables -----------------------------------------------------------------------------------
 def tables_from_documents(docs: list[tuple[str, dict[str, Any]]]) -> Tables:
     """Event data by stream and field, from a run's documents."""
@@ -296,15 +318,16 @@ def _build_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _check_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    import inspect
-
     from plans.co2_photoreduction import check_co2_photoreduction, co2_photoreduction
 
-    kwargs = _light_defaults(bench, kwargs)
-    keys = (*_H2_CHECK_KEYS, "purge_s")
-    defaults = {k: p.default for k, p in inspect.signature(co2_photoreduction).parameters.items()}
     d = bench.devices
-    return check_co2_photoreduction(d["lamp"], d["gc"], **{k: kwargs.get(k, defaults.get(k)) for k in keys})
+    return run_check(
+        check_co2_photoreduction,
+        co2_photoreduction,
+        (d["lamp"], d["gc"]),
+        _light_defaults(bench, kwargs),
+        keys=(*_H2_CHECK_KEYS, "purge_s"),
+    )
 
 
 def _analyze_co2_photoreduction(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
@@ -533,19 +556,9 @@ def _fluor(bench: Any) -> Any:
 
 def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
     def check(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-        import inspect
-
         import plans.photoluminescence as pl
 
-        fluor = _fluor(bench)
-        check_fn = getattr(pl, f"check_{name}")
-        plan_params = inspect.signature(getattr(pl, name)).parameters
-        args = {
-            k: kwargs.get(k, plan_params[k].default)
-            for k in list(inspect.signature(check_fn).parameters)[1:]
-            if k in kwargs or k in plan_params
-        }
-        checks: list[str] = check_fn(fluor, **args)
+        checks = run_check(getattr(pl, f"check_{name}"), getattr(pl, name), (_fluor(bench),), kwargs)
         if bench.sim is not None:
             from sim.photophysics import find_material
 
@@ -756,13 +769,9 @@ def _build_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _check_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    import inspect
-
     from plans.gc_calibration import check_gc_calibration, gc_calibration
 
-    defaults = {k: p.default for k, p in inspect.signature(gc_calibration).parameters.items()}
-    names = list(inspect.signature(check_gc_calibration).parameters)[1:]
-    return check_gc_calibration(bench.devices["gc"], **{k: kwargs.get(k, defaults.get(k)) for k in names})
+    return run_check(check_gc_calibration, gc_calibration, (bench.devices["gc"],), kwargs)
 
 
 def _analyze_gc_calibration(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from devices.gc import GasChromatograph
 from devices.operator import HandStep, Operator
 from devices.photoreactor import BenchClock, Photoreactor
 from plans.h2_evolution import check_h2_evolution
-from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
+from plans.stubs import Checks, MsgGen, gas_volumes, lamp_off, sampled_irradiation
 
 PRODUCTS = ("CO", "CH4", "H2")
 
@@ -85,16 +85,7 @@ def co2_photoreduction(
     }
     checks = check_co2_photoreduction(lamp, gc, purge_s=purge_s, **timing)
     n_light = math.floor(duration_s / sample_interval_s + 1e-9)
-    headspace = {
-        "volume_ml": (yield from bps.rd(reactor.headspace_volume)),
-        "temperature_k": (yield from bps.rd(reactor.temperature)),
-        "pressure_pa": (yield from bps.rd(reactor.pressure)),
-    }
-    gc_loop = {
-        "volume_ml": (yield from bps.rd(gc.loop_volume)),
-        "temperature_k": (yield from bps.rd(gc.loop_temperature)),
-        "pressure_pa": (yield from bps.rd(gc.loop_pressure)),
-    }
+    headspace, gc_loop = yield from gas_volumes(reactor, gc)
     detectors = [gc, clock, lamp, reactor]
     _md: dict[str, Any] = {
         "plan_name": "co2_photoreduction",

@@ -21,13 +21,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
 from devices.gc import GasChromatograph
 from devices.lamp import ArcLamp
 from devices.photoreactor import BenchClock, Photoreactor
-from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
+from plans.stubs import Checks, MsgGen, gas_volumes, lamp_off, sampled_irradiation
 
 
 def check_h2_evolution(
@@ -162,16 +161,7 @@ def h2_evolution(
         light_power_w=light_power_w,
     )
     n_light = int(duration_s // sample_interval_s)
-    headspace = {
-        "volume_ml": (yield from bps.rd(reactor.headspace_volume)),
-        "temperature_k": (yield from bps.rd(reactor.temperature)),
-        "pressure_pa": (yield from bps.rd(reactor.pressure)),
-    }
-    gc_loop = {
-        "volume_ml": (yield from bps.rd(gc.loop_volume)),
-        "temperature_k": (yield from bps.rd(gc.loop_temperature)),
-        "pressure_pa": (yield from bps.rd(gc.loop_pressure)),
-    }
+    headspace, gc_loop = yield from gas_volumes(reactor, gc)
     planned = (dark_samples + n_light) * sample_interval_s + gc.run_time_s
     detectors = [gc, clock, lamp, reactor]
     _md: dict[str, Any] = {

@@ -53,6 +53,22 @@ def sleep_until(clock: BenchClock, t_s: float) -> MsgGen:
         yield from bps.sleep(t_s - now)
 
 
+def gas_volumes(reactor: Any, gc: Any) -> MsgGen:
+    """The reactor headspace and the GC sample loop (volume mL, temperature K, pressure Pa), as recorded
+    in a gas-phase run's start document to turn µmol injected into µmol in the headspace."""
+    headspace = {
+        "volume_ml": (yield from bps.rd(reactor.headspace_volume)),
+        "temperature_k": (yield from bps.rd(reactor.temperature)),
+        "pressure_pa": (yield from bps.rd(reactor.pressure)),
+    }
+    gc_loop = {
+        "volume_ml": (yield from bps.rd(gc.loop_volume)),
+        "temperature_k": (yield from bps.rd(gc.loop_temperature)),
+        "pressure_pa": (yield from bps.rd(gc.loop_pressure)),
+    }
+    return headspace, gc_loop
+
+
 def sampled_irradiation(
     lamp: Any,
     detectors: Sequence[Any],

@@ -12,25 +12,10 @@ import pytest
 from devices.drivers.dc2200 import SIM_RESOURCE, DC2200Driver, LedError, LedLimitError, pyvisa_sim_file
 from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding, VisaTransport
 from sim.dc2200 import DC2200Simulator
+from tests.devices.scripted import Scripted
 
 ADDRESS = "USB0::0x1313::0x80C8::M00123456::INSTR"
 OK = (b"SYSTEM:ERROR?\n", b'0,"No error"\n')
-
-
-class Scripted:
-    """A fake instrument: asserts each write is the expected bytes, answers the scripted reply."""
-
-    def __init__(self, exchanges: list[tuple[bytes, bytes]]) -> None:
-        self.exchanges = list(exchanges)
-
-    def handle(self, data: bytes) -> bytes:
-        assert self.exchanges, f"unexpected write {data!r}"
-        expected, reply = self.exchanges.pop(0)
-        assert data == expected, f"wrote {data!r}, expected {expected!r}"
-        return reply
-
-    def assert_done(self) -> None:
-        assert not self.exchanges, f"exchanges never made: {self.exchanges!r}"
 
 
 def make(*exchanges: tuple[bytes, bytes], **kwargs: Any) -> tuple[DC2200Driver, Scripted]:
