@@ -322,6 +322,14 @@ def write_report(
         lines += [f"| {label} | {_fmt(figures.get(key))} |" for key, label in labels.items()]
         if figures.get("leak_message"):
             lines += ["", f"**Leak:** {figures['leak_message']}"]
+        if doc["experiment"] == "h2-evolution" and start.get("gc_calibrations", {}).get("H2"):
+            cal = start["gc_calibrations"]["H2"]
+            lines += [
+                "",
+                f"GC calibration used for H2: {cal.get('created')}, {cal.get('method')}, "
+                f"{_fmt(cal.get('amount_min_umol'))}-{_fmt(cal.get('amount_max_umol'))} µmol, "
+                f"R² {_fmt(cal.get('r_squared'), 6)}",
+            ]
         notes = figures.get("notes") or []
         if notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
