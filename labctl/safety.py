@@ -53,12 +53,12 @@ class Watchdog:
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     _sleeping: bool = False
-    _wake: asyncio.Event | None = None
+    _wake: asyncio.Future[bool] | None = None
 
     def poke(self) -> None:
         """Something may have changed (a set was sent): look again now, not at the next idle check."""
-        if self._wake is not None:
-            self._wake.set()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(True)
 
     def _next_wait(self, now: float, last_checked: dict[str, float]) -> float:
         """Tick at ``period_s`` while a hazard is live; otherwise sleep until the next idle check is due."""
@@ -69,18 +69,17 @@ class Watchdog:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         last_checked = {h.name: -math.inf for h in self.hazards}
         wait = self.period_s
         while self.reason is None and not self._stopping:
             self._sleeping = True
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-                # poked: a setting changed; give it one tick to take effect before checking
-                self._wake.clear()
+            # a plain timer, as cheap as asyncio.sleep, that a poke can end early
+            self._wake = loop.create_future()
+            timer = loop.call_later(wait, _resolve, self._wake, False)
+            poked = await self._wake
+            timer.cancel()
+            if poked:  # a setting changed: give it one tick to take effect before checking
                 await asyncio.sleep(self.period_s)
-            except TimeoutError:
-                pass
             self._sleeping = False
             for hazard in self.hazards:
                 now = loop.time()
@@ -129,3 +128,8 @@ class Watchdog:
         if self._task is not None and self._sleeping:
             self._task.cancel()
         self._task = None
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
