@@ -84,8 +84,13 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
             self.power_mode = soft_signal_r_and_setter(bool, getter=self._power_mode)[0]
             self.power_limit = soft_signal_r_and_setter(float, units="W", getter=driver.power_limit)[0]
             self.lamp_hours = soft_signal_r_and_setter(float, units="h", getter=driver.lamp_hours)[0]
-            self.identity = soft_signal_r_and_setter(str, getter=driver.identify)[0]
+            self.identity = soft_signal_r_and_setter(str, getter=self._identity)[0]
         super().__init__(name=name)
+
+    async def _identity(self) -> str:
+        """``IDN?`` as one line: manufacturer, model, serial number, firmware."""
+        idn = await self.driver.identify()
+        return " ".join(f for f in (idn.manufacturer, idn.model, f"SN {idn.serial}", f"fw {idn.firmware}") if f)
 
     # -- status, read once per instant ----------------------------------------------------------
     async def status(self) -> LampStatus:

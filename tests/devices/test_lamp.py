@@ -82,3 +82,8 @@ async def test_current_mode_setpoint_and_its_limit(lamp_and_sim):
     await lamp.set(LampState.OFF)
     await lamp.power.set(200)
     assert sim.power_mode and await lamp.power_mode.get_value()
+
+
+async def test_identity_reads_as_one_line_of_text(lamp_and_sim):
+    lamp, _sim = lamp_and_sim
+    assert await lamp.identity.get_value() == "Newport Corporation 69907 SN SIM0001 fw 1.0"
