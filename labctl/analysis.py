@@ -14,6 +14,9 @@ apparent quantum yield under monochromatic light, the dark rate, and a leak flag
   curve linear throughout uses every point; one that bends (deactivation, donor used up) its
   early part, whose mean slope is then up to ~5 % below the initial slope.  If no window passes
   (noisy or flat data), all lit points are fitted and a note says so.
+* Detection limit: samples after lamp-on that read exactly 0 (the GC saw no peak) while later
+  ones are detected are left out of the fit, with a note: a line through those zeros and the
+  first detections would overstate the rate.
 * Dark: points before lamp-on give the baseline and the dark rate (expected ~0).
 * AQY = 2 n(H2) / n(photons) x 100 %, with n(H2) evolved during irradiation (last point minus
   the baseline at lamp-on) and n(photons) = P t lambda / (h c N_A); only for monochromatic light
@@ -246,6 +249,8 @@ def _linear_window(t_h: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[Li
         return linear_fit(t_h, y), True
     best: LinearFit | None = None
     for k in range(LINEAR_MIN_POINTS, n + 1):
+        if k < n and np.ptp(y[:k]) == 0:
+            continue  # a flat start (nothing detected yet) is not a linear part with slope 0
         fit = linear_fit(t_h[:k], y[:k])
         if fit.r_squared < LINEAR_R_SQUARED_MIN:
             continue
@@ -349,16 +354,27 @@ def _evolution(
     # -- irradiation: linear part ------------------------------------------------------------
     t_h = (t[lit] - lamp_on_s) / S_PER_H
     y = y_all[lit]
-    fit, reached = _linear_window(t_h, y)
+    t_fit, y_fit = t_h, y
+    # exactly 0 after lamp-on: the GC saw no peak (a noisy small amount can be negative, and stays)
+    below = (y == 0) & (t_h > 0)
+    if below.any() and (~below).sum() >= 2 and not below[-1]:
+        # the first samples held too little to see (amount 0: below the GC detection limit); a line
+        # through those zeros and the first detections would overstate the rate: fit what was seen
+        t_fit, y_fit = t_h[~below], y[~below]
+        notes.append(
+            f"{int(below.sum())} of {n_lit} lit points below the GC detection limit: rate from the "
+            f"{int((~below).sum())} detected points only (an estimate near the limit; sample longer or load more)"
+        )
+    fit, reached = _linear_window(t_fit, y_fit)
     if not reached:
         notes.append(
             f"no initial window of {LINEAR_MIN_POINTS}+ points reached R^2 >= "
-            f"{LINEAR_R_SQUARED_MIN}; rate fitted over all {n_lit} lit points"
+            f"{LINEAR_R_SQUARED_MIN}; rate fitted over all {t_fit.size} lit points"
         )
-    if n_lit == 2:
+    if t_fit.size == 2:
         notes.append("only 2 points after lamp-on: no standard error for the rate")
-    elif fit.n < n_lit:
-        notes.append(f"linear part: first {fit.n} of {n_lit} lit points ({t_h[0]:.3g}-{t_h[fit.n - 1]:.3g} h)")
+    elif fit.n < t_fit.size:
+        notes.append(f"linear part: first {fit.n} of {t_fit.size} lit points ({t_fit[0]:.3g}-{t_fit[fit.n - 1]:.3g} h)")
     rate = fit.slope / catalyst_mass_g
     rate_se = _finite_or_none(fit.slope_stderr / catalyst_mass_g)
     if (
@@ -402,7 +418,7 @@ def _evolution(
         rate_umol_per_g_h=rate,
         rate_stderr=rate_se,
         fit_intercept_umol=fit.intercept,
-        fit_window_h=(float(t_h[0]), float(t_h[fit.n - 1])),
+        fit_window_h=(float(t_fit[0]), float(t_fit[fit.n - 1])),
         r_squared=fit.r_squared,
         linear_points=fit.n,
         total_umol=total,

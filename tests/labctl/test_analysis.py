@@ -269,3 +269,15 @@ def test_photon_moles_rejects_bad_input() -> None:
         photon_moles(0.1, 3600.0, 0.0)
     with pytest.raises(ValueError, match="seconds must be"):
         photon_moles(0.1, -1.0, 420.0)
+
+
+def test_samples_below_the_detection_limit_do_not_flatten_the_rate() -> None:
+    """A product the GC cannot see yet reads exactly 0; the rate comes from the detected points, flagged."""
+    t_h = np.arange(0.0, 6.01, 1.0)  # lamp on at 0, samples every hour
+    true = 0.5 * t_h  # umol
+    seen = np.where(true < 1.2, 0.0, true)  # the first two samples after lamp-on are below the limit
+    result = h2_figures_of_merit(t_h * HOUR, seen, MASS_G, lamp_on_s=0.0)
+    assert result.rate_umol_per_g_h == pytest.approx(0.5 / MASS_G, rel=1e-6)
+    assert any("below the GC detection limit" in n for n in result.notes)
+    naive = linear_fit(t_h[1:], seen[1:]).slope / MASS_G  # what a line through the zeros would say
+    assert naive > 1.1 * result.rate_umol_per_g_h
