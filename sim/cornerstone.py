@@ -54,7 +54,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from devices.transports import ConnectionDropped
+from sim.line import LineProtocolSimulator
 
 # Error codes and the STB bit, written out here rather than imported so that the driver's tests
 # compare two independent readings of the manual.
@@ -119,7 +119,7 @@ class _Move:
         return self.start_nm + (self.end_nm - self.start_nm) * (t - self.t0) / (self.t1 - self.t0)
 
 
-class CornerstoneSimulator:
+class CornerstoneSimulator(LineProtocolSimulator):
     """A Cornerstone 130/260 that answers the driver's lines; see the module docstring."""
 
     def __init__(
@@ -152,7 +152,7 @@ class CornerstoneSimulator:
         self.gratings: Mapping[int, Grating] = table
         self.on_change = on_change
         self.has_filter_wheel = filter_wheel
-        self.echo = echo
+        super().__init__(line_end=b"\r\n", reply_end=b"\r\n", garbage=b"\x8f\xff?#\r\n", echo=echo)
 
         t0 = float(clock())
         self._grating = grating
@@ -164,33 +164,9 @@ class CornerstoneSimulator:
         self._filter = 1
         self._error = ERR_NONE
 
-        self._buffer = b""
-        self._silent = False
-        self._drops = 0
         self._homing_fails = False
 
     # -- wire side -----------------------------------------------------------------------------
-    def handle(self, data: bytes) -> bytes:
-        """Take the bytes a driver wrote; return the echo and the answers to every complete line."""
-        if self._drops > 0:
-            self._drops -= 1
-            self._buffer = b""
-            raise ConnectionDropped(f"simulated {self.model} dropped the connection")
-        if self._silent:
-            self._buffer = b""
-            return b""
-        out = [data] if self.echo else []
-        self._buffer += data
-        while True:
-            match = re.search(rb"[\r\n]", self._buffer)
-            if match is None:
-                break
-            line, self._buffer = self._buffer[: match.start()], self._buffer[match.end() :]
-            reply = self._process(line)
-            if reply is not None:
-                out.append(reply.encode("ascii") + b"\r\n")
-        return b"".join(out)
-
     def _process(self, raw: bytes) -> str | None:
         try:
             line = raw.decode("ascii").strip().upper()
@@ -333,14 +309,6 @@ class CornerstoneSimulator:
         if not 0 <= code <= 255:
             raise ValueError(f"error code {code} is outside 0..255; the instrument reports small codes such as 10")
         self._error = code
-
-    def inject_silence(self, on: bool) -> None:
-        """While on, input is discarded and nothing is sent back, not even the echo."""
-        self._silent = on
-
-    def drop_connection(self, n_exchanges: int = 1) -> None:
-        """The next ``n_exchanges`` calls of :meth:`handle` raise ``ConnectionDropped``."""
-        self._drops = n_exchanges
 
     # -- physics-facing API --------------------------------------------------------------------
     def _at(self, t: float | None) -> float:

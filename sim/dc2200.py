@@ -56,7 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from devices.transports import ConnectionDropped
+from sim.line import LineProtocolSimulator
 from sim.photoreactor import Spectrum
 from sim.serve import serve_simulator
 
@@ -119,7 +119,9 @@ class _Setting:
     command: Callable[[str], None] | None = None
 
 
-class DC2200Simulator:
+class DC2200Simulator(LineProtocolSimulator):
+    model = "DC2200"
+
     """Stateful SCPI simulator of a DC2200 with one LED head; see the module docstring.
 
     :param clock: returns the current time in seconds (the only time source).
@@ -187,10 +189,7 @@ class DC2200Simulator:
 
         self.received: list[str] = []
         """Every line received, decoded and stripped (what the instrument saw)."""
-        self._buffer = b""
-        self._silent = False
-        self._garbage = False
-        self._drops = 0
+        super().__init__(line_end=b"\n", reply_end=b"\n", garbage=GARBAGE)
         self._settings = self._build_settings(ccurrent_spellings)
 
     # -- command tree --------------------------------------------------------------------------
@@ -239,24 +238,6 @@ class DC2200Simulator:
         return None
 
     # -- wire side -----------------------------------------------------------------------------
-    def handle(self, data: bytes) -> bytes:
-        """Take the bytes a driver wrote; return the replies to every complete line."""
-        if self._drops > 0:
-            self._drops -= 1
-            self._buffer = b""
-            raise ConnectionDropped("simulated DC2200 dropped the connection")
-        if self._silent:
-            self._buffer = b""
-            return b""
-        self._buffer += data
-        out: list[bytes] = []
-        while b"\n" in self._buffer:
-            raw, _, self._buffer = self._buffer.partition(b"\n")
-            reply = self._process(raw)
-            if reply is not None:
-                out.append(GARBAGE if self._garbage else reply.encode("ascii") + b"\n")
-        return b"".join(out)
-
     def _process(self, raw: bytes) -> str | None:
         now = self._now()
         try:
@@ -410,17 +391,6 @@ class DC2200Simulator:
         return self._steps[i] if i >= 0 else (t, 0.0, 0.0)
 
     # -- faults on demand ----------------------------------------------------------------------
-    def inject_silence(self, on: bool) -> None:
-        """While on, input is discarded and nothing is ever answered."""
-        self._silent = on
-
-    def inject_garbage(self, on: bool) -> None:
-        """While on, commands still act but every reply is ``GARBAGE``."""
-        self._garbage = on
-
-    def drop_connection(self, n_exchanges: int = 1) -> None:
-        """The next ``n_exchanges`` calls of :meth:`handle` raise ``ConnectionDropped``."""
-        self._drops = n_exchanges
 
     def inject_error(self, code: int, message: str | None = None) -> None:
         """Queue an error as if the instrument had raised it (message: the SCPI text for ``code``)."""

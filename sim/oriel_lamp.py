@@ -51,7 +51,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Final
 
-from devices.transports import ConnectionDropped
+from sim.line import LineProtocolSimulator
 
 GARBAGE: Final = b"\x8f\xff?#\r"
 
@@ -76,7 +76,7 @@ _WATTS_RE: Final = re.compile(r"(P-PRESET|P-LIM)=(\d{4})")
 _FLAG_RE: Final = re.compile(r"(MODE|COMM)=([01])")
 
 
-class OrielLampSimulator:
+class OrielLampSimulator(LineProtocolSimulator):
     """Stateful line-protocol simulator; see the module docstring for its behaviour.
 
     :param clock: returns the current time in seconds (the only time source).
@@ -148,30 +148,9 @@ class OrielLampSimulator:
         self._events: list[tuple[float, str]] = []
         self._power_steps: list[tuple[float, float]] = [(t0, 0.0)]
 
-        self._buffer = b""
-        self._silent = False
-        self._garbage = False
-        self._drops = 0
+        super().__init__(line_end=b"\r", reply_end=b"\r", garbage=GARBAGE)
 
     # -- wire side -----------------------------------------------------------------------------
-    def handle(self, data: bytes) -> bytes:
-        """Take the bytes a driver wrote; return the replies to every complete line."""
-        if self._drops > 0:
-            self._drops -= 1
-            self._buffer = b""
-            raise ConnectionDropped(f"simulated {self.model} dropped the connection")
-        if self._silent:
-            self._buffer = b""
-            return b""
-        self._buffer += data
-        out: list[bytes] = []
-        while b"\r" in self._buffer:
-            line, _, self._buffer = self._buffer.partition(b"\r")
-            reply = self._process(line)
-            if reply is not None:
-                out.append(GARBAGE if self._garbage else reply.encode("ascii") + b"\r")
-        return b"".join(out)
-
     def _process(self, raw: bytes) -> str | None:
         now = self._now()
         try:
@@ -358,18 +337,6 @@ class OrielLampSimulator:
         )
 
     # -- faults on demand ----------------------------------------------------------------------
-    def inject_silence(self, on: bool) -> None:
-        """While on, input is discarded and nothing is ever answered."""
-        self._silent = on
-
-    def inject_garbage(self, on: bool) -> None:
-        """While on, commands still act but every reply is ``GARBAGE``."""
-        self._garbage = on
-
-    def drop_connection(self, n_exchanges: int = 1) -> None:
-        """The next ``n_exchanges`` calls of :meth:`handle` raise ``ConnectionDropped``."""
-        self._drops = n_exchanges
-
     def open_interlock(self, open: bool) -> None:
         """Open (True) or close (False) the housing interlock; opening puts out the lamp."""
         now = self._now()

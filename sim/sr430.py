@@ -39,7 +39,7 @@ from typing import Final
 
 import numpy as np
 
-from devices.transports import ConnectionDropped
+from sim.line import LineProtocolSimulator
 
 # Written out here rather than imported, so that the driver's tests compare two readings.
 BIN_WIDTHS_S: Final[tuple[float, ...]] = (5e-9, *(40e-9 * 2**k for k in range(19)))
@@ -60,7 +60,9 @@ _DCLV_RE: Final = re.compile(r"DCLV\s+([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)")
 _BINA_RE: Final = re.compile(r"BINA\?\s*(\d+)\s*,\s*(\d+)")
 
 
-class SR430Simulator:
+class SR430Simulator(LineProtocolSimulator):
+    model = "SR430"
+
     """Stateful line-protocol simulator; see the module docstring for its behaviour.
 
     :param clock: returns the current time in seconds (the only time source).
@@ -108,10 +110,8 @@ class SR430Simulator:
         self._sampled = 0
         self._hist = np.zeros(self.bins, dtype=np.int64)
 
-        self._buffer = b""
-        self._silent = False
+        super().__init__(line_end=b"\r\n", reply_end=b"\n", garbage=b"\x8f\xff?#\n")
         self._triggers = True
-        self._drops = 0
 
     # -- derived settings ------------------------------------------------------------------------
     @property
@@ -134,24 +134,6 @@ class SR430Simulator:
         return triggers / self.trigger_rate_hz
 
     # -- wire side -----------------------------------------------------------------------------
-    def handle(self, data: bytes) -> bytes:
-        """Take the bytes a driver wrote; return the replies to every complete line."""
-        if self._drops > 0:
-            self._drops -= 1
-            self._buffer = b""
-            raise ConnectionDropped("simulated SR430 dropped the connection")
-        if self._silent:
-            self._buffer = b""
-            return b""
-        self._buffer += data.replace(b"\r", b"\n")
-        out: list[bytes] = []
-        while b"\n" in self._buffer:
-            line, _, self._buffer = self._buffer.partition(b"\n")
-            reply = self._process(line)
-            if reply is not None:
-                out.append(reply.encode("ascii") + b"\n")
-        return b"".join(out)
-
     def _process(self, raw: bytes) -> str | None:
         try:
             line = raw.decode("ascii").strip().upper()
@@ -290,10 +272,6 @@ class SR430Simulator:
         return self._hist.copy()
 
     # -- faults on demand ----------------------------------------------------------------------
-    def inject_silence(self, on: bool) -> None:
-        """While on, input is discarded and nothing is ever answered."""
-        self._silent = on
-
     def stop_triggers(self, on: bool) -> None:
         """While on, no trigger reaches the scaler: a running scan stops progressing."""
         now = float(self._clock())
@@ -301,7 +279,3 @@ class SR430Simulator:
         self._triggers = not on
         self._anchor_t = now
         self._anchor_records = self._records
-
-    def drop_connection(self, n_exchanges: int = 1) -> None:
-        """The next ``n_exchanges`` calls of :meth:`handle` raise ``ConnectionDropped``."""
-        self._drops = n_exchanges
