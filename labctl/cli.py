@@ -554,19 +554,26 @@ def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int 
 
 def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any, dict[str, Any] | None, str | None]:
     """start, stop, H2 series (or None), tables, figures of merit, analysis error of a catalog run."""
-    from labctl.experiments import get_experiment, h2_series, tables_from_catalog
+    from labctl.experiments import tables_from_catalog
 
     start = dict(run.metadata.get("start", {}))
     stop = dict(run.metadata.get("stop") or {})
     tables = tables_from_catalog(run)
+    return (start, stop, *_figures_of(start, tables))
+
+
+def _figures_of(start: dict[str, Any], tables: Any) -> tuple[Any, Any, dict[str, Any] | None, str | None]:
+    """(gas series or None, tables, figures of merit, analysis error) of a run's tables."""
+    from labctl.experiments import get_experiment, h2_series
+
     try:
         exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
     except ValueError as exc:
-        return start, stop, None, tables, None, str(exc)
+        return None, tables, None, str(exc)
     figures, error = _analyze(exp, start, tables)
     gas_runs = ("h2-evolution", "co2-photoreduction")
     series = h2_series(start, tables) if figures is not None and exp.name in gas_runs else None
-    return start, stop, series, tables, figures, error
+    return series, tables, figures, error
 
 
 @runs_app.command("show")
@@ -681,13 +688,13 @@ def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False)
 def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
     """The figures of a run whose JSON-lines file has no stop document (None if it closed normally)."""
     from labctl.catalog import read_jsonl
-    from labctl.experiments import get_experiment, h2_series, tables_from_documents
+    from labctl.experiments import tables_from_documents
 
     files = sorted((ddir / "runs").glob(f"{uid}*.jsonl"))
-    if len(files) != 1:
+    if len(files) != 1 or _closed(files[0]):
         return None
     docs = list(read_jsonl(files[0]))
-    if not docs or docs[0][0] != "start" or any(name == "stop" for name, _ in docs):
+    if not docs or docs[0][0] != "start":
         return None
     start = docs[0][1]
     last = max((d.get("time", 0.0) for n, d in docs if n == "event"), default=start.get("time", 0.0))
@@ -696,12 +703,15 @@ def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
         "reason": f"the run never closed (crash or power loss); data up to {_hms(last - start.get('time', last))} "
         "after the start are kept",
     }
-    exp = get_experiment(start.get("experiment", start.get("plan_name", "")))
-    tables = tables_from_documents(docs)
-    figures, error = _analyze(exp, start, tables)
-    gas_runs = ("h2-evolution", "co2-photoreduction")
-    series = h2_series(start, tables) if figures is not None and exp.name in gas_runs else None
-    return start, stop, series, tables, figures, error
+    return (start, stop, *_figures_of(start, tables_from_documents(docs)))
+
+
+def _closed(path: Path) -> bool:
+    """Whether a run's JSON-lines file ends with its stop document (read from its tail only)."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        lines = [line for line in fh.read().splitlines() if line.strip()]
+    return bool(lines) and lines[-1].startswith(b'{"name": "stop"')
 
 
 # -- calibrations ------------------------------------------------------------------------------

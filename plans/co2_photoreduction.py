@@ -18,7 +18,6 @@ computed from the run by :mod:`labctl.analysis`.  Arguments are checked as for
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -27,8 +26,8 @@ import bluesky.preprocessors as bpp
 from devices.gc import GasChromatograph
 from devices.operator import HandStep, Operator
 from devices.photoreactor import BenchClock, Photoreactor
-from plans.h2_evolution import check_h2_evolution
-from plans.stubs import Checks, MsgGen, gas_volumes, lamp_off, sampled_irradiation
+from plans.h2_evolution import check_h2_evolution, gas_run_md
+from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
 
 PRODUCTS = ("CO", "CH4", "H2")
 
@@ -84,30 +83,21 @@ def co2_photoreduction(
         "light_power_w": light_power_w,
     }
     checks = check_co2_photoreduction(lamp, gc, purge_s=purge_s, **timing)
-    n_light = math.floor(duration_s / sample_interval_s + 1e-9)
-    headspace, gc_loop = yield from gas_volumes(reactor, gc)
-    detectors = [gc, clock, lamp, reactor]
-    _md: dict[str, Any] = {
-        "plan_name": "co2_photoreduction",
-        "experiment": "co2-photoreduction",
-        "plan_args": {**timing, "purge_s": purge_s},
-        "detectors": [d.name for d in detectors],
-        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
-        "catalyst": catalyst,
-        "catalyst_mass_g": catalyst_mass_g,
-        "sample": sample_name,
-        "operator": operator_name,
-        "atmosphere": "CO2",
-        "products": list(PRODUCTS),
-        "lamp": {"name": lamp.name, "power_w": None if led_current_a else lamp_power_w, "led_current_a": led_current_a},
-        "wavelength_nm": wavelength_nm,
-        "light_power_w": light_power_w,
-        "planned_duration_s": purge_s + (dark_samples + n_light) * sample_interval_s + gc.run_time_s,
-        "headspace": headspace,
-        "gc_loop": gc_loop,
-        "num_points": dark_samples + n_light,
-        "checks": list(checks),
-    }
+    _md, detectors, n_light = yield from gas_run_md(
+        lamp,
+        gc,
+        reactor,
+        clock,
+        plan_name="co2_photoreduction",
+        experiment="co2-photoreduction",
+        plan_args={**timing, "purge_s": purge_s},
+        catalyst=catalyst,
+        sample=sample_name,
+        operator=operator_name,
+        checks=checks,
+        before_s=purge_s,
+    )
+    _md.update(atmosphere="CO2", products=list(PRODUCTS))
     _md.update(md or {})
 
     @bpp.run_decorator(md=_md)

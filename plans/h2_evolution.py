@@ -118,6 +118,57 @@ def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a
     )
 
 
+def gas_run_md(
+    lamp: Any,
+    gc: GasChromatograph,
+    reactor: Photoreactor,
+    clock: BenchClock,
+    *,
+    plan_name: str,
+    experiment: str,
+    plan_args: dict[str, Any],
+    catalyst: str,
+    sample: str,
+    operator: str,
+    checks: list[str],
+    before_s: float = 0.0,
+) -> MsgGen:
+    """Start document of a gas-phase run (sampled irradiation), its detectors and its number of lit samples.
+
+    ``plan_args`` holds at least the light and timing arguments of :func:`check_h2_evolution`;
+    ``before_s`` is time spent before the first sample (a purge).  Returns (md, detectors, n_light).
+    """
+    duration_s, interval_s = plan_args["duration_s"], plan_args["sample_interval_s"]
+    dark_samples, led_current_a = plan_args["dark_samples"], plan_args["led_current_a"]
+    n_light = math.floor(duration_s / interval_s + 1e-9)
+    headspace, gc_loop = yield from gas_volumes(reactor, gc)
+    detectors = [gc, clock, lamp, reactor]
+    md: dict[str, Any] = {
+        "plan_name": plan_name,
+        "experiment": experiment,
+        "plan_args": plan_args,
+        "detectors": [d.name for d in detectors],
+        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
+        "catalyst": catalyst,
+        "catalyst_mass_g": plan_args["catalyst_mass_g"],
+        "sample": sample,
+        "operator": operator,
+        "lamp": {
+            "name": lamp.name,
+            "power_w": None if led_current_a else plan_args["lamp_power_w"],
+            "led_current_a": led_current_a,
+        },
+        "wavelength_nm": plan_args["wavelength_nm"],
+        "light_power_w": plan_args["light_power_w"],
+        "planned_duration_s": before_s + (dark_samples + n_light) * interval_s + gc.run_time_s,
+        "headspace": headspace,
+        "gc_loop": gc_loop,
+        "num_points": dark_samples + n_light,
+        "checks": list(checks),
+    }
+    return md, detectors, n_light
+
+
 def h2_evolution(
     lamp: ArcLamp,
     gc: GasChromatograph,
@@ -160,14 +211,14 @@ def h2_evolution(
         wavelength_nm=wavelength_nm,
         light_power_w=light_power_w,
     )
-    n_light = int(duration_s // sample_interval_s)
-    headspace, gc_loop = yield from gas_volumes(reactor, gc)
-    planned = (dark_samples + n_light) * sample_interval_s + gc.run_time_s
-    detectors = [gc, clock, lamp, reactor]
-    _md: dict[str, Any] = {
-        "plan_name": "h2_evolution",
-        "experiment": "h2-evolution",
-        "plan_args": {
+    _md, detectors, n_light = yield from gas_run_md(
+        lamp,
+        gc,
+        reactor,
+        clock,
+        plan_name="h2_evolution",
+        experiment="h2-evolution",
+        plan_args={
             "catalyst_mass_g": catalyst_mass_g,
             "lamp_power_w": lamp_power_w,
             "led_current_a": led_current_a,
@@ -177,21 +228,11 @@ def h2_evolution(
             "wavelength_nm": wavelength_nm,
             "light_power_w": light_power_w,
         },
-        "detectors": [d.name for d in detectors],
-        "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
-        "catalyst": catalyst,
-        "catalyst_mass_g": catalyst_mass_g,
-        "sample": sample_name,
-        "operator": operator,
-        "lamp": {"name": lamp.name, "power_w": None if led_current_a else lamp_power_w, "led_current_a": led_current_a},
-        "wavelength_nm": wavelength_nm,
-        "light_power_w": light_power_w,
-        "planned_duration_s": planned,
-        "headspace": headspace,
-        "gc_loop": gc_loop,
-        "num_points": dark_samples + n_light,
-        "checks": checks,
-    }
+        catalyst=catalyst,
+        sample=sample_name,
+        operator=operator,
+        checks=checks,
+    )
     _md.update(md or {})
 
     @bpp.run_decorator(md=_md)
