@@ -438,8 +438,3 @@ class Fluorometer(StandardReadable):
         self._set_decay_time((np.arange(len(counts)) + 0.5) * actual_width)
         self._set_decay_counts(counts)
         self._set_decay_saturated(bool(np.any(counts >= SCALER_FULL_BIN)))
-
-    # -- safety ---------------------------------------------------------------------------------
-    async def close_shutter(self) -> None:
-        """Close the excitation shutter (every plan's last word)."""
-        await self.excitation.driver.set_shutter(False)

@@ -150,10 +150,6 @@ class SimBench:
             raise RuntimeError("this simulated bench has no fluorometer")
         self.fluorometer.load_film(name)
 
-    def ground_truth(self, t0: float, t1: float) -> dict[str, float]:
-        """The model's own H2 rate between two loop times (µmol g^-1 h^-1)."""
-        return {"rate": self.model.true_rate_umol_per_g_h(t0, t1)}
-
 
 def build_models(
     *,

@@ -106,10 +106,6 @@ ELECTRONS_PER_PRODUCT: Mapping[str, int] = MappingProxyType(
 )
 CO2_PRODUCTS = ("CO", "HCOOH", "HCHO", "CH3OH", "CH4")  # C1 products: one CO2 used per molecule
 GAS_PRODUCTS = ("H2", "CO", "CH4")  # products that leave to the headspace (the rest stay in the liquid)
-# standard reduction potentials vs NHE at pH 7, V (for reference; the model does not use them)
-STANDARD_POTENTIALS_V_NHE_PH7: Mapping[str, float] = MappingProxyType(
-    {"CO": -0.53, "HCOOH": -0.61, "HCHO": -0.48, "CH3OH": -0.38, "CH4": -0.24, "H2": -0.41}
-)
 SELECTIVITY_SUM_TOLERANCE = 1e-6  # co2_selectivity fractions must sum to 1 within this
 
 # -- integration ---------------------------------------------------------------------------------

@@ -36,15 +36,11 @@ import numpy as np
 
 from devices.transports import InstrumentNotResponding
 
-__all__ = ["Spectrometer", "SpectrometerError", "SpectrometerSaturated"]
+__all__ = ["Spectrometer", "SpectrometerError"]
 
 
 class SpectrometerError(Exception):
     """A setting the spectrometer refuses, or a spectrometer that cannot be opened."""
-
-
-class SpectrometerSaturated(SpectrometerError):
-    """A spectrum reached the saturation level; callers raise it when they refuse such a frame."""
 
 
 class Spectrometer:

@@ -121,7 +121,7 @@ async def test_shutter_signal_drives_the_monochromator(rig: Rig) -> None:
     await fluor.excitation.shutter.set(ShutterState.OPEN.value)
     assert fsim.monochromator.shutter_open
     assert await fluor.excitation.shutter.get_value() == "Open"
-    await fluor.close_shutter()
+    await fluor.excitation.shutter.set(ShutterState.CLOSED.value)
     assert not fsim.monochromator.shutter_open
 
 

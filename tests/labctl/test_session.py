@@ -50,7 +50,7 @@ def _model_rate(session, outcome, figures):
     t_on = clock._origin + series["lamp_on_s"]
 
     async def truth():
-        return session.bench.sim.ground_truth(t_on + w0 * 3600, t_on + w1 * 3600)["rate"]
+        return session.bench.sim.model.true_rate_umol_per_g_h(t_on + w0 * 3600, t_on + w1 * 3600)
 
     return session.call(truth())
 
