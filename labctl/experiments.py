@@ -173,7 +173,7 @@ def _light_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """On an LED bench: the head's wavelength and its calibrated output at the drive current (for AQY)."""
     kwargs = dict(kwargs)
     lamp = bench.devices["lamp"]
-    if hasattr(lamp, "optical_power_for"):
+    if bench.config.lamp.is_led:
         if kwargs.get("led_current_a") is None:
             raise ParameterError(
                 f"bench {bench.config.name!r} is lit by an LED: give its drive current, e.g. -p led_current=0.5A"
