@@ -89,18 +89,25 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def parse_speed(text: str) -> float:
-    """``"virtual"`` -> inf, ``"real"`` -> 1, ``"60"``/``"x60"`` -> 60."""
+    """``"virtual"`` -> inf, ``"real"`` -> 1, ``"60"``/``"x60"`` -> 60.
+
+    A speed factor must be a finite number > 0 (``x0``, ``x-1``, ``xnan`` and ``xinf`` are
+    refused: ``virtual`` is the way to run as fast as possible); ValueError says so.
+    """
     t = text.strip().lower()
     if t in ("virtual", "inf", "max"):
         return math.inf
     if t in ("real", "realtime", "1"):
         return 1.0
     try:
-        value = float(t.lstrip("x"))
+        value = float(t.removeprefix("x"))
     except ValueError as exc:
         raise ValueError(
             f"--time {text!r} is not understood; use 'virtual', 'real' or a speed factor like 'x60'"
         ) from exc
-    if value <= 0:
-        raise ValueError(f"--time speed factor must be > 0, got {value}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"--time {text!r} is not a speed factor: it must be a finite number > 0 (virtual seconds per wall "
+            "second), e.g. --time x60; use --time virtual to run as fast as possible"
+        )
     return value

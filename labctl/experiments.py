@@ -9,6 +9,8 @@ which come either from the documents of a run just made or from the catalog.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,11 @@ import numpy as np
 from labctl.units import UnitError, to_unit
 
 Tables = dict[str, dict[str, np.ndarray]]
+MAX_LIST_ITEMS = 100
+CO2_SUPPLIES = ("regulated", "sealed")  # as plans.co2_cycloaddition.CO2_SUPPLIES (not imported: plans are heavy)
+_NUMBER_PREFIX = re.compile(
+    r"^\s*[-+]?(?:(?:inf(?:inity)?|nan)(?![a-z_])|(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*", re.IGNORECASE
+)
 
 
 class ParameterError(ValueError):
@@ -26,7 +33,13 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """A plan parameter as users give it: ``name`` on the CLI, ``arg`` in the plan."""
+    """A plan parameter as users give it: ``name`` on the CLI, ``arg`` in the plan.
+
+    ``within`` is the plausible range for what the parameter is, checked when the text is
+    converted and stated in the refusal: two quantity strings for a quantity (``("1 min", "30 d")``),
+    two numbers for a count or a number.  The bench's own limits are the plan check's business.
+    ``choices`` lists the values a string parameter takes.
+    """
 
     name: str
     arg: str
@@ -34,19 +47,29 @@ class Param:
     # "list:<unit>" (numbers, the unit written once at the end: "0.5,1,2umol")
     default: str | None
     help: str
+    within: tuple[Any, Any] | None = None
+    choices: tuple[str, ...] | None = None
 
     def convert(self, text: str) -> Any:
         if self.unit is None:
+            if self.choices is not None and text not in self.choices:
+                raise ParameterError(
+                    f"{self.name}={text!r} is not one of: {', '.join(self.choices)}; "
+                    f"e.g. {self.name}={self.default or self.choices[0]}"
+                )
             return text
         if self.unit == "list":
             return [part.strip() for part in text.split(",") if part.strip()]
         if self.unit.startswith("list:"):
-            return _quantity_list(self.name, text, self.unit.removeprefix("list:"))
+            return _quantity_list(self.name, text, self.unit.removeprefix("list:"), self.within)
         if self.unit == "number":
             try:
-                return float(text)
+                value = float(text)
             except ValueError as exc:
-                raise ParameterError(f"{self.name}={text!r} must be a number, e.g. 0.995") from exc
+                raise ParameterError(f"{self.name}={text!r} must be a number, e.g. {self.default or 0.995}") from exc
+            if not math.isfinite(value):
+                raise ParameterError(f"{self.name}={text!r} must be a finite number{self._fix()}")
+            return self._in_range(text, value)
         if self.unit == "fraction":
             text_ = text.strip()
             try:
@@ -55,30 +78,46 @@ class Param:
                 raise ParameterError(
                     f"{self.name}={text!r} must be a fraction like 0.5 or a percentage like 50%"
                 ) from exc
-            return value
+            if not math.isfinite(value):
+                raise ParameterError(f"{self.name}={text!r} must be a finite fraction{self._fix()}")
+            return self._in_range(text, value)
         if self.unit == "int":
             try:
-                return int(text)
+                value = int(text)
             except ValueError as exc:
-                raise ParameterError(f"{self.name}={text!r} must be a whole number") from exc
-        return to_unit(self.name, text, self.unit, example=self.default or f"1 {self.unit}")
+                raise ParameterError(f"{self.name}={text!r} must be a whole number{self._fix()}") from exc
+            return self._in_range(text, value, what="a whole number")
+        return to_unit(self.name, text, self.unit, example=self.default or f"1 {self.unit}", within=self.within)
+
+    def _fix(self, what: str = "a value") -> str:
+        if self.within is None:
+            return ""
+        lo, hi = self.within
+        example = f", e.g. {self.name}={self.default}" if self.default is not None else ""
+        return f"; give {what} between {lo:g} and {hi:g}{example}"
+
+    def _in_range(self, text: str, value: float, *, what: str = "a value") -> Any:
+        if self.within is not None and not self.within[0] <= value <= self.within[1]:
+            lo, hi = self.within
+            raise ParameterError(f"{self.name}={text!r} is outside {lo:g}-{hi:g}{self._fix(what)}")
+        return value
 
 
-def _quantity_list(name: str, text: str, unit: str) -> list[float]:
+def _quantity_list(name: str, text: str, unit: str, within: tuple[str, str] | None = None) -> list[float]:
     """``"0.5,1,2,5,10umol"`` -> [0.5, 1, 2, 5, 10] in ``unit``; an item may carry its own unit."""
-    import re
-
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise ParameterError(f"{name}={text!r} is empty; give a comma-separated list, e.g. {name}=0.5,1,2,5,10{unit}")
-    trailing = re.sub(r"^[-+0-9.eE\s]+", "", parts[-1])
+    if len(parts) > MAX_LIST_ITEMS:
+        raise ParameterError(f"{name}= has {len(parts)} items; give at most {MAX_LIST_ITEMS}")
+    trailing = _NUMBER_PREFIX.sub("", parts[-1])
     if not trailing:
         raise ParameterError(f"{name}={text!r} has no unit; write it once at the end, e.g. {name}=0.5,1,2,5,10{unit}")
     out = []
     for part in parts:
-        has_unit = bool(re.sub(r"^[-+0-9.eE\s]+", "", part))
+        has_unit = bool(_NUMBER_PREFIX.sub("", part))
         try:
-            out.append(to_unit(name, part if has_unit else f"{part} {trailing}", unit))
+            out.append(to_unit(name, part if has_unit else f"{part} {trailing}", unit, within=within))
         except UnitError as exc:
             raise ParameterError(str(exc)) from exc
     return out
@@ -173,6 +212,13 @@ def _light_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """On an LED bench: the head's wavelength and its calibrated output at the drive current (for AQY)."""
     kwargs = dict(kwargs)
     lamp = bench.devices["lamp"]
+    if not bench.config.lamp.is_led and kwargs.get("led_current_a") is not None:
+        # the arc supply would take it as a current preset (current mode), past the power check
+        raise ParameterError(
+            f"led_current={kwargs['led_current_a']:g} A is an LED drive current, but bench {bench.config.name!r} "
+            f"is lit by an arc lamp ({bench.config.lamp.driver}); leave led_current out and set the arc lamp's "
+            f"power with lamp_power instead, e.g. -p lamp_power=300W (limit {bench.config.lamp.max_power_w:g} W)"
+        )
     if bench.config.lamp.is_led:
         if kwargs.get("led_current_a") is None:
             raise ParameterError(
@@ -289,14 +335,32 @@ H2_EVOLUTION = Experiment(
     name="h2-evolution",
     summary="Photocatalytic H2 evolution: dark baseline, lamp on, GC headspace samples",
     params=(
-        Param("catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor"),
-        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)"),
-        Param("led_current", "led_current_a", "A", None, "LED drive current (LED source; sets AQY's photon flux)"),
-        Param("duration", "duration_s", "s", "4h", "irradiation time"),
-        Param("sample_interval", "sample_interval_s", "s", "30min", "time between GC samples"),
-        Param("dark_samples", "dark_samples", "int", "2", "GC samples before the lamp is on"),
-        Param("wavelength", "wavelength_nm", "nm", None, "monochromatic wavelength (for AQY)"),
-        Param("light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)"),
+        Param(
+            "catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor", within=("0.1 mg", "10 g")
+        ),
+        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)", within=("1 W", "2 kW")),
+        Param(
+            "led_current",
+            "led_current_a",
+            "A",
+            None,
+            "LED drive current (LED source; sets AQY's photon flux)",
+            within=("1 mA", "10 A"),
+        ),
+        Param("duration", "duration_s", "s", "4h", "irradiation time", within=("1 min", "30 d")),
+        Param("sample_interval", "sample_interval_s", "s", "30min", "time between GC samples", within=("1 min", "1 d")),
+        Param("dark_samples", "dark_samples", "int", "2", "GC samples before the lamp is on", within=(0, 50)),
+        Param(
+            "wavelength",
+            "wavelength_nm",
+            "nm",
+            None,
+            "monochromatic wavelength (for AQY)",
+            within=("200 nm", "1100 nm"),
+        ),
+        Param(
+            "light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)", within=("1 uW", "10 W")
+        ),
         Param("catalyst", "catalyst", None, "Co2+:(CdSe)13 network", "catalyst name"),
         Param("sample", "sample_name", None, "", "sample label"),
         Param("operator", "operator", None, "", "who ran it"),
@@ -390,20 +454,11 @@ def _build_recycle(bench: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    from plans.co2_cycloaddition import check_cycloaddition
+    from plans.co2_cycloaddition import check_cycloaddition, co2_cycloaddition
 
     reactor = _parr_devices(bench)[0]
-    keys = (
-        "catalyst_mass_mg",
-        "surface_metal_umol",
-        "epoxide_volume_ml",
-        "pressure_bar",
-        "temperature_c",
-        "hold_s",
-        "stir_rpm",
-        "ramp_c_per_min",
-    )
-    checks = check_cycloaddition(reactor, **{k: kwargs.get(k) for k in keys})
+    args = {"surface_metal_umol": None, **kwargs}  # filled from ICP-AES (or the model) when the plan is built
+    checks = run_check(check_cycloaddition, co2_cycloaddition, (reactor,), args)
     if "cycles" in kwargs and not 1 <= kwargs["cycles"] <= 50:
         raise ParameterError(f"cycles={kwargs['cycles']} must be between 1 and 50")
     return checks
@@ -456,15 +511,26 @@ CO2_PHOTOREDUCTION = Experiment(
     name="co2-photoreduction",
     summary="Photocatalytic CO2 reduction: CO2 purge, light on, GC samples of CO, CH4, H2; rates and selectivity",
     params=(
-        Param("catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor"),
-        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)"),
-        Param("led_current", "led_current_a", "A", None, "LED drive current (LED source)"),
-        Param("duration", "duration_s", "s", "6h", "irradiation time"),
-        Param("sample_interval", "sample_interval_s", "s", "1h", "time between GC samples"),
-        Param("dark_samples", "dark_samples", "int", "1", "GC samples before the light is on"),
-        Param("purge", "purge_s", "s", "30min", "CO2 purge before sealing"),
-        Param("wavelength", "wavelength_nm", "nm", None, "monochromatic wavelength (for AQY)"),
-        Param("light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)"),
+        Param(
+            "catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor", within=("0.1 mg", "10 g")
+        ),
+        Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)", within=("1 W", "2 kW")),
+        Param("led_current", "led_current_a", "A", None, "LED drive current (LED source)", within=("1 mA", "10 A")),
+        Param("duration", "duration_s", "s", "6h", "irradiation time", within=("1 min", "30 d")),
+        Param("sample_interval", "sample_interval_s", "s", "1h", "time between GC samples", within=("1 min", "1 d")),
+        Param("dark_samples", "dark_samples", "int", "1", "GC samples before the light is on", within=(0, 50)),
+        Param("purge", "purge_s", "s", "30min", "CO2 purge before sealing", within=("1 min", "4 h")),
+        Param(
+            "wavelength",
+            "wavelength_nm",
+            "nm",
+            None,
+            "monochromatic wavelength (for AQY)",
+            within=("200 nm", "1100 nm"),
+        ),
+        Param(
+            "light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)", within=("1 uW", "10 W")
+        ),
         Param("catalyst", "catalyst", None, "CdS/TiO2:Cu hollow spheres", "catalyst name"),
         Param("sample", "sample_name", None, "", "sample label"),
         Param("operator", "operator_name", None, "", "who ran it"),
@@ -477,19 +543,33 @@ CO2_PHOTOREDUCTION = Experiment(
 
 _CYCLO_PARAMS = (
     Param("catalyst", "catalyst", None, "Mn:(Cd0.5Zn0.5Se)13 SS", "catalyst name"),
-    Param("catalyst_mass", "catalyst_mass_mg", "mg", "4.5mg", "catalyst mass"),
-    Param("surface_metal", "surface_metal_umol", "umol", None, "surface metal from ICP-AES"),
-    Param("epoxide_volume", "epoxide_volume_ml", "mL", "3mL", "propylene oxide volume"),
-    Param("tbab", "tbab_mg", "mg", "100mg", "TBAB co-catalyst"),
-    Param("pressure", "pressure_bar", "bar", "3bar", "CO2 charge pressure"),
-    Param("temperature", "temperature_c", "degC", "70degC", "reaction temperature"),
-    Param("hold", "hold_s", "s", "6h", "time at temperature"),
-    Param("stir", "stir_rpm", "rpm", "800rpm", "stirrer speed"),
-    Param("ramp", "ramp_c_per_min", "delta_degC/min", None, "heating rate (setpoint ramp), within the bench limit"),
-    Param("co2_supply", "co2_supply", None, "regulated", "regulated (fed at pressure) or sealed"),
-    Param("purge_cycles", "purge_cycles", "int", "3", "CO2 fill-and-vent purges before the charge"),
-    Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check"),
-    Param("trace_interval", "trace_interval_s", "s", "1min", "time between recorded T/P points"),
+    Param("catalyst_mass", "catalyst_mass_mg", "mg", "4.5mg", "catalyst mass", within=("0.01 mg", "5 g")),
+    Param(
+        "surface_metal",
+        "surface_metal_umol",
+        "umol",
+        None,
+        "surface metal from ICP-AES",
+        within=("0.001 umol", "10 mmol"),
+    ),
+    Param("epoxide_volume", "epoxide_volume_ml", "mL", "3mL", "propylene oxide volume", within=("0.1 mL", "50 mL")),
+    Param("tbab", "tbab_mg", "mg", "100mg", "TBAB co-catalyst", within=("0 mg", "5 g")),
+    Param("pressure", "pressure_bar", "bar", "3bar", "CO2 charge pressure", within=("0.1 bar", "200 bar")),
+    Param("temperature", "temperature_c", "degC", "70degC", "reaction temperature", within=("-20 degC", "350 degC")),
+    Param("hold", "hold_s", "s", "6h", "time at temperature", within=("1 min", "30 d")),
+    Param("stir", "stir_rpm", "rpm", "800rpm", "stirrer speed", within=("0 rpm", "3000 rpm")),
+    Param(
+        "ramp",
+        "ramp_c_per_min",
+        "delta_degC/min",
+        None,
+        "heating rate (setpoint ramp), within the bench limit",
+        within=("0.1 delta_degC/min", "100 delta_degC/min"),
+    ),
+    Param("co2_supply", "co2_supply", None, "regulated", "regulated (fed at pressure) or sealed", choices=CO2_SUPPLIES),
+    Param("purge_cycles", "purge_cycles", "int", "3", "CO2 fill-and-vent purges before the charge", within=(0, 20)),
+    Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check", within=("0 s", "24 h")),
+    Param("trace_interval", "trace_interval_s", "s", "1min", "time between recorded T/P points", within=("1 s", "1 h")),
     Param("sample", "sample_name", None, "", "sample label"),
     Param("operator", "operator_name", None, "", "who ran it"),
 )
@@ -506,7 +586,7 @@ CO2_CYCLOADDITION = Experiment(
 RECYCLE = Experiment(
     name="recycle",
     summary="One catalyst through N cycloaddition cycles, recovered between runs",
-    params=(Param("cycles", "cycles", "int", "10", "number of cycles"), *_CYCLO_PARAMS),
+    params=(Param("cycles", "cycles", "int", "10", "number of cycles", within=(1, 50)), *_CYCLO_PARAMS),
     build=_build_recycle,
     analyze=_analyze_cyclo,
     check=_check_cyclo,
@@ -532,12 +612,18 @@ def get_experiment(name: str) -> Experiment:
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["duration=4h", ...]`` -> ``{"duration": "4h"}``; a name given twice is refused, not overwritten."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise ParameterError(f"-p {pair!r} must be name=value, e.g. -p duration=4h")
-        out[name.strip()] = value.strip()
+        if name in out:
+            raise ParameterError(
+                f"-p {name} is given twice ({name}={out[name]} and {name}={value.strip()}); give it once"
+            )
+        out[name] = value.strip()
     return out
 
 
@@ -676,12 +762,26 @@ EMISSION_SCAN = Experiment(
     summary="Emission spectrum of a film at a fixed excitation wavelength",
     params=(
         _SAMPLE,
-        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength"),
-        Param("start", "start_nm", "nm", "450nm", "emission window start"),
-        Param("stop", "stop_nm", "nm", "750nm", "emission window end"),
-        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
-        Param("integration_time", "integration_s", "s", "100ms", "spectrometer integration time"),
-        Param("averages", "averages", "int", "3", "spectra averaged"),
+        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength", within=("100 nm", "2000 nm")),
+        Param("start", "start_nm", "nm", "450nm", "emission window start", within=("100 nm", "2000 nm")),
+        Param("stop", "stop_nm", "nm", "750nm", "emission window end", within=("100 nm", "2000 nm")),
+        Param(
+            "excitation_bandwidth",
+            "excitation_bandwidth_nm",
+            "nm",
+            "5nm",
+            "excitation band-pass",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param(
+            "integration_time",
+            "integration_s",
+            "s",
+            "100ms",
+            "spectrometer integration time",
+            within=("10 us", "10 min"),
+        ),
+        Param("averages", "averages", "int", "3", "spectra averaged", within=(1, 1000)),
     ),
     build=_pl_build("emission_scan"),
     analyze=_analyze_emission,
@@ -693,13 +793,29 @@ EXCITATION_SCAN = Experiment(
     summary="Excitation spectrum: PL in an emission band vs excitation wavelength",
     params=(
         _SAMPLE,
-        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength watched"),
-        Param("start", "start_nm", "nm", "280nm", "first excitation wavelength"),
-        Param("stop", "stop_nm", "nm", "420nm", "last excitation wavelength"),
-        Param("step", "step_nm", "nm", "2nm", "excitation step"),
-        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "5nm", "excitation band-pass"),
-        Param("emission_bandwidth", "emission_bandwidth_nm", "nm", "10nm", "emission band integrated"),
-        Param("integration_time", "integration_s", "s", "200ms", "spectrometer dwell per step"),
+        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength watched", within=("100 nm", "2000 nm")),
+        Param("start", "start_nm", "nm", "280nm", "first excitation wavelength", within=("100 nm", "2000 nm")),
+        Param("stop", "stop_nm", "nm", "420nm", "last excitation wavelength", within=("100 nm", "2000 nm")),
+        Param("step", "step_nm", "nm", "2nm", "excitation step", within=("0.01 nm", "100 nm")),
+        Param(
+            "excitation_bandwidth",
+            "excitation_bandwidth_nm",
+            "nm",
+            "5nm",
+            "excitation band-pass",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param(
+            "emission_bandwidth",
+            "emission_bandwidth_nm",
+            "nm",
+            "10nm",
+            "emission band integrated",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param(
+            "integration_time", "integration_s", "s", "200ms", "spectrometer dwell per step", within=("10 us", "10 min")
+        ),
     ),
     build=_pl_build("excitation_scan"),
     analyze=_analyze_excitation,
@@ -711,12 +827,28 @@ PLQY = Experiment(
     summary="Absolute PLQY of a film in the integrating sphere (blank, then sample)",
     params=(
         _SAMPLE,
-        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength"),
-        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "20nm", "excitation band-pass"),
-        Param("emission_start", "emission_start_nm", "nm", "450nm", "emission window start"),
-        Param("emission_stop", "emission_stop_nm", "nm", "800nm", "emission window end"),
-        Param("integration_time", "integration_s", "s", "200ms", "spectrometer integration time"),
-        Param("replicates", "replicates", "int", "3", "spectra of blank and of sample"),
+        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength", within=("100 nm", "2000 nm")),
+        Param(
+            "excitation_bandwidth",
+            "excitation_bandwidth_nm",
+            "nm",
+            "20nm",
+            "excitation band-pass",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param(
+            "emission_start", "emission_start_nm", "nm", "450nm", "emission window start", within=("100 nm", "2000 nm")
+        ),
+        Param("emission_stop", "emission_stop_nm", "nm", "800nm", "emission window end", within=("100 nm", "2000 nm")),
+        Param(
+            "integration_time",
+            "integration_s",
+            "s",
+            "200ms",
+            "spectrometer integration time",
+            within=("10 us", "10 min"),
+        ),
+        Param("replicates", "replicates", "int", "3", "spectra of blank and of sample", within=(2, 50)),
     ),
     build=_pl_build("plqy", operator=True),
     analyze=_analyze_plqy,
@@ -728,15 +860,45 @@ PHOTOSTABILITY = Experiment(
     summary="Overnight photostability: continuous excitation, PL followed at an interval",
     params=(
         _SAMPLE,
-        Param("excitation", "excitation_nm", "nm", "350nm", "excitation wavelength (448nm for NRs)"),
-        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength followed"),
-        Param("excitation_bandwidth", "excitation_bandwidth_nm", "nm", "20nm", "excitation band-pass (slit)"),
-        Param("emission_bandwidth", "emission_bandwidth_nm", "nm", "10nm", "emission band integrated"),
-        Param("dwell", "dwell_s", "s", "0.2s", "spectrometer dwell per PL point"),
-        Param("interval", "interval_s", "s", "10s", "time between PL points"),
-        Param("duration", "duration_s", "s", "12h", "irradiation time"),
-        Param("spectrum_interval", "spectrum_interval_s", "s", "30min", "time between full spectra"),
-        Param("stop_below", "stop_below", "fraction", None, "stop when PL falls below this fraction, e.g. 0.5"),
+        Param(
+            "excitation",
+            "excitation_nm",
+            "nm",
+            "350nm",
+            "excitation wavelength (448nm for NRs)",
+            within=("100 nm", "2000 nm"),
+        ),
+        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength followed", within=("100 nm", "2000 nm")),
+        Param(
+            "excitation_bandwidth",
+            "excitation_bandwidth_nm",
+            "nm",
+            "20nm",
+            "excitation band-pass (slit)",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param(
+            "emission_bandwidth",
+            "emission_bandwidth_nm",
+            "nm",
+            "10nm",
+            "emission band integrated",
+            within=("0.1 nm", "200 nm"),
+        ),
+        Param("dwell", "dwell_s", "s", "0.2s", "spectrometer dwell per PL point", within=("1 ms", "1 min")),
+        Param("interval", "interval_s", "s", "10s", "time between PL points", within=("1 s", "1 d")),
+        Param("duration", "duration_s", "s", "12h", "irradiation time", within=("1 min", "7 d")),
+        Param(
+            "spectrum_interval", "spectrum_interval_s", "s", "30min", "time between full spectra", within=("1 s", "7 d")
+        ),
+        Param(
+            "stop_below",
+            "stop_below",
+            "fraction",
+            None,
+            "stop when PL falls below this fraction, e.g. 0.5",
+            within=(0, 1),
+        ),
     ),
     build=_pl_build("photostability"),
     analyze=_analyze_photostability,
@@ -748,11 +910,27 @@ PL_DECAY = Experiment(
     summary="Mn2+ PL decay: pulsed excitation, multichannel-scaling histogram, lifetimes",
     params=(
         _SAMPLE,
-        Param("emission", "emission_nm", "nm", "593nm", "emission wavelength (PMT filter)"),
-        Param("time_range", "time_range_s", "s", "2.5ms", "histogram length after each pulse"),
-        Param("bin_width", "bin_width_s", "s", "2.5us", "histogram bin width (the scaler rounds to its own)"),
-        Param("records", "records", "int", "10000", "pulses summed per scan"),
-        Param("scans", "scans", "int", "5", "scans summed (each within the scaler's 32767 counts per bin)"),
+        Param(
+            "emission", "emission_nm", "nm", "593nm", "emission wavelength (PMT filter)", within=("100 nm", "2000 nm")
+        ),
+        Param("time_range", "time_range_s", "s", "2.5ms", "histogram length after each pulse", within=("1 us", "1 s")),
+        Param(
+            "bin_width",
+            "bin_width_s",
+            "s",
+            "2.5us",
+            "histogram bin width (the scaler rounds to its own)",
+            within=("5 ns", "10 ms"),
+        ),
+        Param("records", "records", "int", "10000", "pulses summed per scan", within=(100, 10_000_000)),
+        Param(
+            "scans",
+            "scans",
+            "int",
+            "5",
+            "scans summed (each within the scaler's 32767 counts per bin)",
+            within=(1, 1000),
+        ),
     ),
     build=_pl_build("pl_decay", operator=True),
     analyze=_analyze_decay,
@@ -802,12 +980,40 @@ GC_CALIBRATION = Experiment(
     summary="GC external-standard calibration: known amounts injected, area vs amount fitted and kept",
     params=(
         Param("gas", "gases", "list", "H2", "gas(es) to calibrate, comma-separated"),
-        Param("amounts", "amounts_umol", "list:umol", "0.5,1,2,5,10umol", "µmol of each standard injected"),
-        Param("standard", "standard_fraction", "fraction", "100%", "mole fraction of the gas in the standard"),
-        Param("standard_temperature", "standard_temperature_k", "K", "25degC", "temperature of the standard"),
-        Param("standard_pressure", "standard_pressure_pa", "Pa", "1atm", "pressure of the standard"),
-        Param("replicates", "replicates", "int", "1", "injections per amount"),
-        Param("min_r2", "min_r2", "number", "0.995", "lowest R² accepted"),
+        Param(
+            "amounts",
+            "amounts_umol",
+            "list:umol",
+            "0.5,1,2,5,10umol",
+            "µmol of each standard injected",
+            within=("0.001 umol", "10 mmol"),
+        ),
+        Param(
+            "standard",
+            "standard_fraction",
+            "fraction",
+            "100%",
+            "mole fraction of the gas in the standard",
+            within=(0, 1),
+        ),
+        Param(
+            "standard_temperature",
+            "standard_temperature_k",
+            "K",
+            "25degC",
+            "temperature of the standard",
+            within=("-20 degC", "100 degC"),
+        ),
+        Param(
+            "standard_pressure",
+            "standard_pressure_pa",
+            "Pa",
+            "1atm",
+            "pressure of the standard",
+            within=("10 kPa", "10 bar"),
+        ),
+        Param("replicates", "replicates", "int", "1", "injections per amount", within=(1, 10)),
+        Param("min_r2", "min_r2", "number", "0.995", "lowest R² accepted", within=(0.9, 1)),
     ),
     build=_build_gc_calibration,
     analyze=_analyze_gc_calibration,

@@ -38,6 +38,12 @@ from plans.stubs import Checks, MsgGen, PlanArgumentError
 
 PO_DENSITY_G_PER_ML = 0.83
 PO_MOLAR_MASS_G_PER_MOL = 58.08
+CO2_SUPPLIES = ("regulated", "sealed")
+MAX_HOLD_S = 30 * 86400.0
+MAX_TBAB_MG = 5000.0  # co-catalyst: about 100 mg per 3 mL of epoxide
+MAX_PURGE_CYCLES = 20
+MAX_LEAK_CHECK_S = 24 * 3600.0
+MIN_TRACE_INTERVAL_S = 1.0  # the trace is read from the controller over Modbus; faster only fills the disk
 
 
 class LeakCheckError(RuntimeError):
@@ -59,11 +65,43 @@ def check_cycloaddition(
     hold_s: float,
     stir_rpm: float,
     ramp_c_per_min: float | None = None,
+    tbab_mg: float = 100.0,
+    purge_cycles: int = 3,
+    leak_check_s: float = 600.0,
+    leak_tolerance_bar: float = 0.05,
+    trace_interval_s: float = 60.0,
+    co2_supply: str = "regulated",
 ) -> list[str]:
     """Validate against the plan's needs and the bench limits; return the checks passed."""
     checks = Checks()
     need = checks.need
 
+    need(
+        co2_supply in CO2_SUPPLIES,
+        f"co2_supply={co2_supply!r} must be 'regulated' (CO2 fed at the charge pressure during the hold) "
+        "or 'sealed' (inlet closed: the uptake shows as a pressure drop)",
+        f"co2_supply {co2_supply}",
+    )
+    need(
+        co2_supply != "regulated" or reactor.automated_valves,
+        f"co2_supply='regulated' needs an automated gas inlet on {reactor.name}; use co2_supply=sealed",
+        "gas inlet automated" if co2_supply == "regulated" else "inlet closed during the hold",
+    )
+    checks.finite(
+        catalyst_mass_mg=catalyst_mass_mg,
+        surface_metal_umol=surface_metal_umol,
+        epoxide_volume_ml=epoxide_volume_ml,
+        pressure_bar=pressure_bar,
+        temperature_c=temperature_c,
+        hold_s=hold_s,
+        stir_rpm=stir_rpm,
+        ramp_c_per_min=ramp_c_per_min,
+        tbab_mg=tbab_mg,
+        purge_cycles=purge_cycles,
+        leak_check_s=leak_check_s,
+        leak_tolerance_bar=leak_tolerance_bar,
+        trace_interval_s=trace_interval_s,
+    )
     need(
         catalyst_mass_mg > 0,
         f"catalyst_mass={catalyst_mass_mg:g} mg must be > 0 mg, e.g. 4.5mg",
@@ -99,6 +137,32 @@ def check_cycloaddition(
         f"temperature {temperature_c:g} °C > vent temperature {reactor.safe_vent_temperature_c:g} °C",
     )
     need(hold_s > 0, f"hold={hold_s / 3600:g} h must be > 0, e.g. hold=6h", f"hold {hold_s / 3600:g} h")
+    need(
+        hold_s <= MAX_HOLD_S,
+        f"hold={hold_s / 86400:g} d is above {MAX_HOLD_S / 86400:g} d; give a hold between 1 min and 30 d, "
+        "e.g. hold=6h",
+        f"hold <= {MAX_HOLD_S / 86400:g} d",
+    )
+    checks.within("tbab_mg", tbab_mg, 0, MAX_TBAB_MG, example="100mg")
+    checks.within("purge_cycles", purge_cycles, 0, MAX_PURGE_CYCLES, example="3")
+    checks.within("leak_check_s", leak_check_s, 0, MAX_LEAK_CHECK_S, example="10min")
+    need(
+        0 < leak_tolerance_bar <= pressure_bar,
+        f"leak_tolerance={leak_tolerance_bar:g} bar must be > 0 and at most the charge pressure {pressure_bar:g} bar",
+        f"leak tolerance {leak_tolerance_bar:g} bar",
+    )
+    need(
+        trace_interval_s >= MIN_TRACE_INTERVAL_S,
+        f"trace_interval={trace_interval_s:g} s must be at least {MIN_TRACE_INTERVAL_S:g} s (a point every "
+        "controller read at most); give e.g. trace_interval=1min",
+        f"trace_interval {trace_interval_s:g} s >= {MIN_TRACE_INTERVAL_S:g} s",
+    )
+    need(
+        trace_interval_s <= hold_s,
+        f"trace_interval={trace_interval_s / 60:g} min is longer than hold={hold_s / 60:g} min; give trace_interval "
+        "at most the hold, e.g. trace_interval=1min",
+        f"trace_interval {trace_interval_s / 60:g} min <= hold",
+    )
     need(
         0 <= stir_rpm <= reactor.max_stirrer_rpm,
         f"stir={stir_rpm:g} rpm is outside 0-{reactor.max_stirrer_rpm:g} rpm",
@@ -217,15 +281,6 @@ def co2_cycloaddition(
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
     """One CO2 cycloaddition run in the Parr reactor (see the module docstring)."""
-    if co2_supply not in ("regulated", "sealed"):
-        raise PlanArgumentError(
-            f"co2_supply={co2_supply!r} must be 'regulated' (CO2 fed at the charge pressure during the hold) "
-            "or 'sealed' (inlet closed: the uptake shows as a pressure drop)"
-        )
-    if co2_supply == "regulated" and not reactor.automated_valves:
-        raise PlanArgumentError(
-            f"co2_supply='regulated' needs an automated gas inlet on {reactor.name}; use co2_supply=sealed"
-        )
     checks = check_cycloaddition(
         reactor,
         catalyst_mass_mg=catalyst_mass_mg,
@@ -236,6 +291,12 @@ def co2_cycloaddition(
         hold_s=hold_s,
         stir_rpm=stir_rpm,
         ramp_c_per_min=ramp_c_per_min,
+        tbab_mg=tbab_mg,
+        purge_cycles=purge_cycles,
+        leak_check_s=leak_check_s,
+        leak_tolerance_bar=leak_tolerance_bar,
+        trace_interval_s=trace_interval_s,
+        co2_supply=co2_supply,
     )
     epoxide_mmol = epoxide_volume_ml * PO_DENSITY_G_PER_ML / PO_MOLAR_MASS_G_PER_MOL * 1e3
     heat_s = abs(temperature_c - 25.0) / reactor.max_heating_rate_c_per_min * 60 + reactor.settle_dwell_s

@@ -35,6 +35,7 @@ PRODUCTS = ("CO", "CH4", "H2")
 def check_co2_photoreduction(lamp: Any, gc: GasChromatograph, *, purge_s: float, **light_and_timing: Any) -> list[str]:
     """The H2 evolution checks (light, timing, AQY inputs), the CO2 purge, and the GC's gases."""
     checks = Checks(check_h2_evolution(lamp, gc, **light_and_timing))
+    checks.finite(purge_s=purge_s)
     missing = [g for g in PRODUCTS if g not in gc.gases]
     checks.need(
         not missing,

@@ -49,6 +49,14 @@ def check_gc_calibration(
 ) -> Checks:
     checks = Checks()
     need = checks.need
+    checks.finite(
+        amounts_umol=list(amounts_umol),
+        standard_fraction=standard_fraction,
+        standard_temperature_k=standard_temperature_k,
+        standard_pressure_pa=standard_pressure_pa,
+        replicates=replicates,
+        min_r2=min_r2,
+    )
     need(bool(gases), "give at least one gas, e.g. gas=H2", "gases given")
     for gas in gases:
         need(

@@ -26,7 +26,11 @@ import bluesky.preprocessors as bpp
 from devices.gc import GasChromatograph
 from devices.lamp import ArcLamp
 from devices.photoreactor import BenchClock, Photoreactor
-from plans.stubs import Checks, MsgGen, gas_volumes, lamp_off, sampled_irradiation
+from plans.stubs import Checks, MsgGen, PlanArgumentError, gas_volumes, lamp_off, sampled_irradiation
+
+MAX_DURATION_S = 30 * 86400.0  # the longest irradiation a gas-phase run takes
+MAX_CATALYST_MASS_G = 10.0  # more than any photoreactor here holds
+MAX_DARK_SAMPLES = 50
 
 
 def check_h2_evolution(
@@ -50,10 +54,26 @@ def check_h2_evolution(
     checks = Checks()
     need = checks.need
 
+    checks.finite(
+        catalyst_mass_g=catalyst_mass_g,
+        lamp_power_w=lamp_power_w,
+        led_current_a=led_current_a,
+        duration_s=duration_s,
+        sample_interval_s=sample_interval_s,
+        dark_samples=dark_samples,
+        wavelength_nm=wavelength_nm,
+        light_power_w=light_power_w,
+    )
     need(
         catalyst_mass_g > 0,
         f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
+    )
+    need(
+        catalyst_mass_g <= MAX_CATALYST_MASS_G,
+        f"catalyst_mass={catalyst_mass_g:g} g is above {MAX_CATALYST_MASS_G:g} g, more than a photoreactor holds; "
+        "give the weighed mass, e.g. catalyst_mass=10mg",
+        f"catalyst_mass <= {MAX_CATALYST_MASS_G:g} g",
     )
     check_light(checks, lamp, lamp_power_w=lamp_power_w, led_current_a=led_current_a)
     need(
@@ -71,10 +91,12 @@ def check_h2_evolution(
         f"duration {duration_s / 3600:g} h gives {int(duration_s // sample_interval_s)} samples",
     )
     need(
-        dark_samples >= 0,
-        f"dark_samples={dark_samples} must be >= 0",
-        f"dark_samples {dark_samples}",
+        duration_s <= MAX_DURATION_S,
+        f"duration={duration_s / 86400:g} d is above {MAX_DURATION_S / 86400:g} d, the longest run this plan "
+        "takes; give a duration between 1 min and 30 d, e.g. duration=4h",
+        f"duration <= {MAX_DURATION_S / 86400:g} d",
     )
+    checks.within("dark_samples", dark_samples, 0, MAX_DARK_SAMPLES, example="2")
     if wavelength_nm is not None:
         need(
             200 <= wavelength_nm <= 1100,
@@ -95,6 +117,13 @@ def check_h2_evolution(
 def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a: float | None) -> None:
     """The light's level against the bench limit: an LED by its current, an arc lamp by its power."""
     need = checks.need
+    arc_limit = getattr(lamp, "max_power_w", None)
+    if led_current_a is not None and arc_limit is not None:
+        # an arc supply driven by current would run in current mode, past the power check
+        raise PlanArgumentError(
+            f"led_current={led_current_a:g} A is an LED drive current; {lamp.name} is an arc lamp, set by its "
+            f"power: leave led_current out and give lamp_power (at most {arc_limit:g} W), e.g. lamp_power=300W"
+        )
     if led_current_a is not None:
         limit = getattr(lamp, "max_current_a", None)
         need(

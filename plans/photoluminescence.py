@@ -104,6 +104,14 @@ def check_emission_scan(
     averages: int,
 ) -> Checks:
     checks = Checks()
+    checks.finite(
+        excitation_nm=excitation_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        integration_s=integration_s,
+        averages=averages,
+    )
     _check_excitation(fluor, checks, excitation_nm, excitation_bandwidth_nm, integration_s)
     _check_window(fluor, checks, start_nm, stop_nm, excitation_nm, excitation_bandwidth_nm)
     checks.need(1 <= averages <= 1000, f"averages={averages} must be 1-1000", f"averages {averages}")
@@ -164,6 +172,15 @@ def check_excitation_scan(
     integration_s: float,
 ) -> Checks:
     checks = Checks()
+    checks.finite(
+        emission_nm=emission_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        step_nm=step_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        integration_s=integration_s,
+    )
     checks.need(
         start_nm < stop_nm and step_nm > 0,
         f"excitation scan {start_nm:g}-{stop_nm:g} nm in steps of {step_nm:g} nm: give start < stop and step > 0",
@@ -255,6 +272,14 @@ def check_plqy(
     replicates: int,
 ) -> Checks:
     checks = Checks()
+    checks.finite(
+        excitation_nm=excitation_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_start_nm=emission_start_nm,
+        emission_stop_nm=emission_stop_nm,
+        integration_s=integration_s,
+        replicates=replicates,
+    )
     _check_excitation(fluor, checks, excitation_nm, excitation_bandwidth_nm, integration_s)
     _check_window(fluor, checks, emission_start_nm, emission_stop_nm, excitation_nm, excitation_bandwidth_nm)
     checks.need(
@@ -347,6 +372,17 @@ def check_photostability(
     stop_below: float | None,
 ) -> Checks:
     checks = Checks()
+    checks.finite(
+        excitation_nm=excitation_nm,
+        emission_nm=emission_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        dwell_s=dwell_s,
+        interval_s=interval_s,
+        duration_s=duration_s,
+        spectrum_interval_s=spectrum_interval_s,
+        stop_below=stop_below,
+    )
     _check_excitation(fluor, checks, excitation_nm, excitation_bandwidth_nm, dwell_s)
     half = emission_bandwidth_nm / 2
     _check_window(fluor, checks, emission_nm - half, emission_nm + half, excitation_nm, excitation_bandwidth_nm)
@@ -460,6 +496,9 @@ def check_pl_decay(
     fluor: Fluorometer, *, emission_nm: float, time_range_s: float, bin_width_s: float, records: int, scans: int = 1
 ) -> Checks:
     checks = Checks()
+    checks.finite(
+        emission_nm=emission_nm, time_range_s=time_range_s, bin_width_s=bin_width_s, records=records, scans=scans
+    )
     if fluor.scaler_driver is None:
         raise PlanArgumentError(
             f"{fluor.name}: this bench has no time-resolved path; add [fluorometer] scaler_address to the bench file"

@@ -5,6 +5,7 @@ Stubs open no run.  They are typed generators of Bluesky messages and never bloc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -21,6 +22,33 @@ class PlanArgumentError(ValueError):
     """A plan argument outside what the plan or the bench allows."""
 
 
+# Plan arguments carry their unit in the name: ``hold_s``, ``tbab_mg``, ``ramp_c_per_min``.
+_ARG_UNITS = {
+    "s": "s",
+    "g": "g",
+    "mg": "mg",
+    "ml": "mL",
+    "bar": "bar",
+    "c": "°C",
+    "c_per_min": "°C/min",
+    "rpm": "rpm",
+    "umol": "umol",
+    "nm": "nm",
+    "w": "W",
+    "a": "A",
+    "k": "K",
+    "pa": "Pa",
+}
+
+
+def arg_name_and_unit(arg: str) -> tuple[str, str]:
+    """``"hold_s"`` -> ``("hold", "s")``; ``"purge_cycles"`` -> ``("purge_cycles", "")``."""
+    for suffix in sorted(_ARG_UNITS, key=len, reverse=True):
+        if arg.endswith(f"_{suffix}"):
+            return arg.removesuffix(f"_{suffix}"), _ARG_UNITS[suffix]
+    return arg, ""
+
+
 class Checks(list[str]):
     """Argument checks run before a plan's first message; keeps what passed for a dry run's report."""
 
@@ -29,6 +57,34 @@ class Checks(list[str]):
         if not ok:
             raise PlanArgumentError(failure)
         self.append(passed)
+
+    def finite(self, **values: Any) -> None:
+        """Every number given (None skipped) is finite; named by its argument, e.g. ``hold=nan s``."""
+        for arg, value in values.items():
+            if value is None or isinstance(value, str):
+                continue
+            numbers = list(value) if isinstance(value, list | tuple) else [value]
+            for v in numbers:
+                name, unit = arg_name_and_unit(arg)
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    raise PlanArgumentError(f"{name}={v!r} must be a number{f' in {unit}' if unit else ''}")
+                if not math.isfinite(v):
+                    raise PlanArgumentError(
+                        f"{name}={v:g}{f' {unit}' if unit else ''} must be a finite number; give a finite value"
+                        f"{f' in {unit}' if unit else ''}"
+                    )
+        self.append("arguments finite")
+
+    def within(self, arg: str, value: float, lo: float, hi: float, *, example: str = "") -> None:
+        """``lo <= value <= hi``, the message naming the argument, the value, the range and an example."""
+        name, unit = arg_name_and_unit(arg)
+        u = f" {unit}" if unit else ""
+        self.need(
+            lo <= value <= hi,
+            f"{name}={value:g}{u} must be between {lo:g} and {hi:g}{u}"
+            + (f", e.g. {name}={example}" if example else ""),
+            f"{name} {value:g}{u} in {lo:g}-{hi:g}{u}",
+        )
 
 
 def lamp_on(lamp: Any, power_w: float | None = None, *, current_a: float | None = None) -> MsgGen:
