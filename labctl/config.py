@@ -35,19 +35,104 @@ Example::
     max_pressure = "50 bar"             # vessel/gasket rating
     max_heating_rate = "5 delta_degC/min"
     automated_valves = false            # no relay valves: the operator charges and vents
+
+Every value is checked as it is read: quantities are finite and within a plausible range for
+what they are (the range is in the refusal), limits are > 0 and within the instrument's own
+rating (:data:`ORIEL_MAX_POWER_W`, the DC2200's 10 A, :data:`PARR_MAX_PRESSURE_BAR`,
+:data:`PARR_MAX_TEMPERATURE_C`), switches are TOML booleans, ``gases`` is a list of known gas names,
+the bench ``name`` is a safe folder name, and an unknown section or key (a misspelt limit) is refused.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from devices.drivers.dc2200 import DRIVER_MAX_CURRENT_A
+from devices.drivers.oriel_lamp import CURRENT_MAX_A as ORIEL_MAX_CURRENT_A
 from labctl.units import UnitError, to_unit
 
 SIM = "sim"
+
+# -- the instruments' own maxima: a bench limit above them is refused ----------------------------------
+# Oriel arc-lamp supplies, rated output in W.  The drivers hold only the protocol's range (P-LIM
+# takes 0-9999 W) and the simulator powers up with P-LIM = 1000 W; these ratings are our choice
+# (69907 and 69911 up to 1000 W, 69920 up to 1600 W), not read from Newport's datasheets: check them
+# against the manual of the unit at hand.  Current: the protocol's A-LIM range, 0-99.9 A.
+ORIEL_MAX_POWER_W = {"oriel-69907": 1000.0, "oriel-69911": 1000.0, "oriel-69920": 1600.0}
+# Thorlabs DC2200: 10 A, the driver's own bound (devices.drivers.dc2200.DRIVER_MAX_CURRENT_A).
+# Parr vessel: a 4560-series mini reactor of 150 mL is rated 200 bar (3000 psi); for temperature we take
+# 250 °C, the stand-in register map's setpoint maximum (devices/drivers/parr4848_map.toml), below the
+# vessel's 350 °C with a PTFE gasket.  A site's vessel may be rated lower: its bench file says so.
+PARR_MAX_PRESSURE_BAR = 200.0
+PARR_MAX_TEMPERATURE_C = 250.0
+
+KNOWN_GASES = ("H2", "O2", "N2", "CH4", "CO")
+"""The gases the GC method integrates (labctl.chromatography.DEFAULT_WINDOWS: MS-5A column, Ar carrier, TCD)."""
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+"""A bench name: it becomes a folder under the data folder (calibrations, simulator exports)."""
+
+# The keys each section takes; anything else (a misspelt limit above all) is refused.
+SECTION_KEYS: dict[str, frozenset[str]] = {
+    "bench": frozenset({"name", "simulated"}),
+    "lamp": frozenset(
+        {"driver", "address", "max_power", "max_current", "baudrate", "timeout", "wavelength", "calibration"}
+    ),
+    "gc": frozenset(
+        {
+            "trigger_address",
+            "export_dir",
+            "run_time",
+            "loop_volume",
+            "loop_temperature",
+            "loop_pressure",
+            "gases",
+            "calibrations",
+            "poll",
+            "method",
+        }
+    ),
+    "reactor": frozenset({"headspace_volume", "temperature", "pressure", "max_temperature"}),
+    "simulation": frozenset({"catalyst", "leak_rate", "seed"}),
+    "parr": frozenset(
+        {
+            "address",
+            "max_temperature",
+            "max_pressure",
+            "max_heating_rate",
+            "automated_valves",
+            "register_map",
+            "device_id",
+            "vessel_volume",
+            "safe_vent_temperature",
+            "timeout",
+        }
+    ),
+    "fluorometer": frozenset(
+        {
+            "monochromator_address",
+            "spectrometer",
+            "grating",
+            "max_slit",
+            "monochromator_echo",
+            "monochromator_baudrate",
+            "responsivity",
+            "scaler_address",
+            "pulse_rate",
+            "pulsed_excitation",
+            "pmt_filters",
+            "pmt_filter_width",
+            "timeout",
+        }
+    ),
+    "fluorometer.grating": frozenset({"number", "lines_per_mm", "range", "dispersion"}),
+}
+BAUDRATES = (300, 921_600)
 
 
 class BenchError(ValueError):
@@ -193,29 +278,149 @@ class BenchConfig:
         }
 
 
-def _q(section: str, table: dict[str, Any], key: str, unit: str, default: str | None = None) -> float:
+def _q(
+    section: str,
+    table: dict[str, Any],
+    key: str,
+    unit: str,
+    default: str | None = None,
+    *,
+    within: tuple[str, str] | None = None,
+    example: str | None = None,
+) -> float:
+    """``table[key]`` (or ``default``) in ``unit``: finite, and inside ``within`` (the plausible range) if given."""
     value = table.get(key, default)
     if value is None:
-        raise BenchError(f"[{section}] needs '{key}' (a quantity in {unit}, e.g. \"1 {unit}\")")
+        raise BenchError(f"[{section}] needs '{key}' (a quantity in {unit}, e.g. \"{example or f'1 {unit}'}\")")
+    example = example or default or (within[0] if within else None)
     try:
-        return to_unit(f"[{section}] {key}", value, unit)
+        return to_unit(f"[{section}] {key}", value, unit, example=example, within=within)
     except UnitError as exc:
         raise BenchError(str(exc)) from exc
 
 
-def _table(data: dict[str, Any], name: str, origin: str) -> dict[str, Any]:
+def _limit(
+    section: str,
+    table: dict[str, Any],
+    key: str,
+    unit: str,
+    default: str | None = None,
+    *,
+    maximum: float,
+    rating: str,
+    example: str,
+    positive: bool = True,
+) -> float:
+    """A bench limit: finite, > 0 (if ``positive``) and at most the instrument's ``maximum`` (``rating`` says whose)."""
+    value = _q(section, table, key, unit, default, example=example)
+    given = table.get(key, default)
+    if positive and not value > 0:
+        raise BenchError(
+            f"[{section}] {key}={given!r} must be > 0; give the limit in {unit}, at most {maximum:g} {unit}"
+        )
+    if value > maximum:
+        raise BenchError(
+            f"[{section}] {key}={given!r} is above {maximum:g} {unit}, {rating}; give {key} at most {maximum:g} {unit}"
+        )
+    return value
+
+
+def _bool(section: str, table: dict[str, Any], key: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise BenchError(
+            f"[{section}] {key}={value!r} must be true or false (no quotes), e.g. {key} = {str(default).lower()}"
+        )
+    return value
+
+
+def _int(section: str, table: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BenchError(f"[{section}] {key}={value!r} must be a whole number (no quotes), e.g. {key} = {default}")
+    if not lo <= value <= hi:
+        raise BenchError(
+            f"[{section}] {key}={value} is outside {lo}-{hi}; give a whole number in that range, e.g. {key} = {default}"
+        )
+    return value
+
+
+def _table(data: dict[str, Any], name: str, origin: str, *, required: bool = True) -> dict[str, Any]:
     table = data.get(name)
+    if table is None and not required:
+        return {}
     if not isinstance(table, dict):
-        raise BenchError(f"{origin}: missing [{name}] section; see the example in labctl.config")
+        if table is None:
+            raise BenchError(f"{origin}: missing [{name}] section; see the example in labctl.config")
+        raise BenchError(f"{origin}: [{name}] must be a table (a [{name}] header with key = value lines)")
+    _known_keys(table, name, origin)
     return table
 
 
+def _known_keys(table: dict[str, Any], section: str, origin: str) -> None:
+    known = SECTION_KEYS[section]
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise BenchError(
+            f"{origin}: [{section}] has no key {', '.join(repr(k) for k in unknown)}; its keys are: "
+            f"{', '.join(sorted(known))} (check the spelling: an unknown key would be ignored)"
+        )
+
+
+def _gases(gc: dict[str, Any], origin: str) -> tuple[str, ...]:
+    gases = gc.get("gases", list(KNOWN_GASES))
+    if not isinstance(gases, list):
+        raise BenchError(f'{origin}: [gc] gases={gases!r} must be a list of gas names; write gases = ["{gases}"]')
+    if not gases:
+        raise BenchError(f'{origin}: [gc] gases is empty; list the gases the GC reports, e.g. gases = ["H2", "O2"]')
+    seen: set[str] = set()
+    for gas in gases:
+        if not isinstance(gas, str):
+            raise BenchError(f'{origin}: [gc] gases: {gas!r} is not a gas name; write them as strings, e.g. ["H2"]')
+        if gas not in KNOWN_GASES:
+            raise BenchError(
+                f"{origin}: [gc] gases: {gas!r} is not a gas this GC method reports; known: {', '.join(KNOWN_GASES)}"
+            )
+        if gas in seen:
+            raise BenchError(f"{origin}: [gc] gases: {gas!r} is listed twice; list each gas once")
+        seen.add(gas)
+    return tuple(gases)
+
+
+def _bench_name(bench: dict[str, Any], path: Path | None, origin: str) -> str:
+    """The bench's name, a safe folder name under the data folder (calibrations, simulator exports)."""
+    rule = (
+        "use letters, digits, '-', '_' and '.', at most 64 characters, not starting with '.' "
+        "(it names a folder under the data folder)"
+    )
+    if "name" not in bench:
+        stem = path.stem if path else "bench"
+        if SAFE_NAME.fullmatch(stem):
+            return stem
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:64] or "bench"
+        raise BenchError(
+            f"{origin}: the bench file's name {stem!r} is not a safe bench name: {rule}; "
+            f'give the bench a name in the file, e.g. [bench] name = "{slug}"'
+        )
+    name = bench["name"]
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-.")[:64] or "bench-1"
+        raise BenchError(f'{origin}: [bench] name={name!r} is not a safe bench name: {rule}; e.g. name = "{slug}"')
+    return name
+
+
 def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | None = None) -> BenchConfig:
-    bench = data.get("bench", {})
+    bench = _table(data, "bench", origin, required=False)
     lamp = _table(data, "lamp", origin)
     gc = _table(data, "gc", origin)
     reactor = _table(data, "reactor", origin)
-    sim = data.get("simulation", {})
+    sim = _table(data, "simulation", origin, required=False)
+    unknown = sorted(set(data) - {s for s in SECTION_KEYS if "." not in s})
+    if unknown:
+        sections = ", ".join(("bench", "lamp", "gc", "reactor", "parr", "fluorometer", "simulation"))
+        raise BenchError(
+            f"{origin}: unknown section {', '.join(f'[{u}]' for u in unknown)}; the sections are: {sections}"
+        )
     driver = str(lamp.get("driver", "oriel-69907"))
     if driver not in ARC_DRIVERS + LED_DRIVERS:
         raise BenchError(
@@ -227,18 +432,63 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         raise BenchError(
             f'{origin}: [lamp] calibration must be a list of [current, optical power] pairs, e.g. [["0.5 A", "420 mW"]]'
         )
+    model = driver.removeprefix("oriel-")
+    if led:
+        max_power_w = _q("lamp", lamp, "max_power", "W", "0 W")
+        max_current_a: float | None = _limit(
+            "lamp",
+            lamp,
+            "max_current",
+            "A",
+            maximum=DRIVER_MAX_CURRENT_A,
+            rating="the most the Thorlabs DC2200 driver delivers",
+            example="1 A",
+        )
+    else:
+        max_power_w = _limit(
+            "lamp",
+            lamp,
+            "max_power",
+            "W",
+            maximum=ORIEL_MAX_POWER_W[driver],
+            rating=f"the rating of the Oriel {model} supply",
+            example="500 W",
+        )
+        max_current_a = (
+            _limit(
+                "lamp",
+                lamp,
+                "max_current",
+                "A",
+                maximum=ORIEL_MAX_CURRENT_A,
+                rating="the most an Oriel supply takes (A-LIM)",
+                example="25 A",
+            )
+            if "max_current" in lamp
+            else None
+        )
+    calibration = tuple(
+        (
+            _q("lamp", {"calibration": a}, "calibration", "A", within=("0 A", f"{DRIVER_MAX_CURRENT_A:g} A")),
+            _q("lamp", {"calibration": w}, "calibration", "W", within=("0 W", "100 W")),
+        )
+        for a, w in pairs
+    )
+    for amps, _ in calibration:
+        if max_current_a is not None and amps > max_current_a:
+            raise BenchError(
+                f"{origin}: [lamp] calibration current {amps:g} A is above max_current {max_current_a:g} A; "
+                "calibrate within the head's limit"
+            )
     lamp_cfg = LampConfig(
         driver=driver,
         address=str(lamp.get("address", "")),
-        max_power_w=_q("lamp", lamp, "max_power", "W", "0 W" if led else None),
-        max_current_a=_q("lamp", lamp, "max_current", "A") if "max_current" in lamp or led else None,
-        baudrate=int(lamp.get("baudrate", 9600)),
-        timeout_s=_q("lamp", lamp, "timeout", "s", "2 s"),
-        wavelength_nm=_q("lamp", lamp, "wavelength", "nm") if led else None,
-        calibration=tuple(
-            (_q("lamp", {"calibration": a}, "calibration", "A"), _q("lamp", {"calibration": w}, "calibration", "W"))
-            for a, w in pairs
-        ),
+        max_power_w=max_power_w,
+        max_current_a=max_current_a,
+        baudrate=_int("lamp", lamp, "baudrate", 9600, *BAUDRATES),
+        timeout_s=_q("lamp", lamp, "timeout", "s", "2 s", within=("0.05 s", "1 min")),
+        wavelength_nm=_q("lamp", lamp, "wavelength", "nm", within=("200 nm", "1100 nm")) if led else None,
+        calibration=calibration,
     )
     if led and not lamp_cfg.calibration and lamp_cfg.address != SIM:
         raise BenchError(
@@ -248,44 +498,76 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
     gc_cfg = GcConfig(
         trigger_address=str(gc.get("trigger_address", "")),
         export_dir=str(gc.get("export_dir", "gc-export")),
-        run_time_s=_q("gc", gc, "run_time", "s", "7 min"),
-        loop_volume_ml=_q("gc", gc, "loop_volume", "mL", "0.5 mL"),
-        loop_temperature_k=_q("gc", gc, "loop_temperature", "K", "25 degC"),
-        loop_pressure_pa=_q("gc", gc, "loop_pressure", "Pa", "1 atm"),
-        gases=tuple(gc.get("gases", ("H2", "O2", "N2", "CH4", "CO"))),
+        run_time_s=_q("gc", gc, "run_time", "s", "7 min", within=("10 s", "4 h")),
+        loop_volume_ml=_q("gc", gc, "loop_volume", "mL", "0.5 mL", within=("1 uL", "10 mL")),
+        loop_temperature_k=_q("gc", gc, "loop_temperature", "K", "25 degC", within=("-20 degC", "400 degC")),
+        loop_pressure_pa=_q("gc", gc, "loop_pressure", "Pa", "1 atm", within=("1 kPa", "10 bar")),
+        gases=_gases(gc, origin),
         calibrations=str(gc.get("calibrations", "")),
-        poll_s=_q("gc", gc, "poll", "s", "2 s"),
+        poll_s=_q("gc", gc, "poll", "s", "2 s", within=("0.1 s", "1 min")),
         method=str(gc.get("method", GcConfig.method)),
     )
     reactor_cfg = ReactorConfig(
-        headspace_volume_ml=_q("reactor", reactor, "headspace_volume", "mL"),
-        temperature_k=_q("reactor", reactor, "temperature", "K", "25 degC"),
-        pressure_pa=_q("reactor", reactor, "pressure", "Pa", "1 atm"),
-        max_temperature_k=_q("reactor", reactor, "max_temperature", "K", "60 degC"),
+        headspace_volume_ml=_q("reactor", reactor, "headspace_volume", "mL", within=("0.1 mL", "10 L")),
+        temperature_k=_q("reactor", reactor, "temperature", "K", "25 degC", within=("-20 degC", "200 degC")),
+        pressure_pa=_q("reactor", reactor, "pressure", "Pa", "1 atm", within=("1 kPa", "10 bar")),
+        max_temperature_k=_q("reactor", reactor, "max_temperature", "K", "60 degC", within=("0 degC", "200 degC")),
     )
     sim_cfg = SimulationConfig(
         catalyst=str(sim.get("catalyst", SimulationConfig.catalyst)),
-        leak_rate_ml_per_h=_q("simulation", sim, "leak_rate", "mL/h", "0 mL/h"),
-        seed=int(sim.get("seed", 1)),
+        leak_rate_ml_per_h=_q("simulation", sim, "leak_rate", "mL/h", "0 mL/h", within=("0 mL/h", "100 mL/h")),
+        seed=_int("simulation", sim, "seed", 1, 0, 2**32 - 1),
     )
     parr_cfg = None
     if "parr" in data:
-        parr = data["parr"]
+        parr = _table(data, "parr", origin)
         parr_cfg = ParrConfig(
             address=str(parr.get("address", "")),
-            max_temperature_c=_q("parr", parr, "max_temperature", "degC"),
-            max_pressure_bar=_q("parr", parr, "max_pressure", "bar"),
-            max_heating_rate_c_per_min=_q("parr", parr, "max_heating_rate", "delta_degC/min", "5 delta_degC/min"),
-            automated_valves=bool(parr.get("automated_valves", True)),
+            max_temperature_c=_limit(
+                "parr",
+                parr,
+                "max_temperature",
+                "degC",
+                maximum=PARR_MAX_TEMPERATURE_C,
+                rating="the vessel rating labctl assumes (the stand-in register map's setpoint maximum)",
+                example="150 degC",
+                positive=False,
+            ),
+            max_pressure_bar=_limit(
+                "parr",
+                parr,
+                "max_pressure",
+                "bar",
+                maximum=PARR_MAX_PRESSURE_BAR,
+                rating="the vessel rating of a 150 mL Parr mini reactor",
+                example="30 bar",
+            ),
+            max_heating_rate_c_per_min=_q(
+                "parr",
+                parr,
+                "max_heating_rate",
+                "delta_degC/min",
+                "5 delta_degC/min",
+                within=("0.1 delta_degC/min", "100 delta_degC/min"),
+            ),
+            automated_valves=_bool("parr", parr, "automated_valves", True),
             register_map=str(parr.get("register_map", "")),
-            device_id=int(parr.get("device_id", 1)),
-            vessel_volume_ml=_q("parr", parr, "vessel_volume", "mL", "150 mL"),
-            safe_vent_temperature_c=_q("parr", parr, "safe_vent_temperature", "degC", "35 degC"),
-            timeout_s=_q("parr", parr, "timeout", "s", "1 s"),
+            device_id=_int("parr", parr, "device_id", 1, 1, 247),
+            vessel_volume_ml=_q("parr", parr, "vessel_volume", "mL", "150 mL", within=("5 mL", "2 L")),
+            safe_vent_temperature_c=_q(
+                "parr", parr, "safe_vent_temperature", "degC", "35 degC", within=("0 degC", "60 degC")
+            ),
+            timeout_s=_q("parr", parr, "timeout", "s", "1 s", within=("0.05 s", "1 min")),
         )
         if not parr_cfg.address:
             raise BenchError(f'{origin}: [parr] address is empty; give a port, socket:// or tcp:// URL, or "sim"')
-    fluor_cfg = _parse_fluorometer(data["fluorometer"], origin) if "fluorometer" in data else None
+        if not parr_cfg.max_temperature_c > parr_cfg.safe_vent_temperature_c:
+            raise BenchError(
+                f"{origin}: [parr] max_temperature {parr_cfg.max_temperature_c:g} degC must be above "
+                f"safe_vent_temperature {parr_cfg.safe_vent_temperature_c:g} degC (a run heats above it and cools "
+                "below it before venting)"
+            )
+    fluor_cfg = _parse_fluorometer(_table(data, "fluorometer", origin), origin) if "fluorometer" in data else None
     addresses = [lamp_cfg.address, gc_cfg.trigger_address] + ([parr_cfg.address] if parr_cfg else [])
     if fluor_cfg is not None:
         addresses.append(fluor_cfg.monochromator_address)
@@ -295,9 +577,9 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
     ):
         if not addr:
             raise BenchError(f'{origin}: {what} is empty; give a port, URL, or "sim"')
-    simulated = bool(bench.get("simulated", all(a == SIM for a in addresses)))
+    simulated = _bool("bench", bench, "simulated", all(a == SIM for a in addresses))
     cfg = BenchConfig(
-        name=str(bench.get("name", path.stem if path else "bench")),
+        name=_bench_name(bench, path, origin),
         path=path,
         lamp=lamp_cfg,
         gc=gc_cfg,
@@ -314,29 +596,35 @@ def _parse_fluorometer(f: dict[str, Any], origin: str) -> FluorometerConfig:
     grating = f.get("grating", {})
     if not isinstance(grating, dict):
         raise BenchError(f"{origin}: [fluorometer.grating] must be a table (number, lines_per_mm, range, dispersion)")
+    _known_keys(grating, "fluorometer.grating", origin)
     rng = grating.get("range", ["180 nm", "1000 nm"])
     if not (isinstance(rng, list) and len(rng) == 2):
         raise BenchError(f'{origin}: [fluorometer.grating] range must be two wavelengths, e.g. ["180 nm", "1000 nm"]')
-    lo, hi = (_q("fluorometer.grating", {"range": v}, "range", "nm") for v in rng)
+    lo, hi = (_q("fluorometer.grating", {"range": v}, "range", "nm", within=("100 nm", "3000 nm")) for v in rng)
+    filters = f.get("pmt_filters", [])
+    if not isinstance(filters, list):
+        raise BenchError(f'{origin}: [fluorometer] pmt_filters must be a list of wavelengths, e.g. ["593 nm"]')
     cfg = FluorometerConfig(
         monochromator_address=str(f.get("monochromator_address", "")),
         spectrometer=str(f.get("spectrometer", "first")),
-        grating=int(grating.get("number", 1)),
-        grating_lines_per_mm=int(grating.get("lines_per_mm", 1200)),
+        grating=_int("fluorometer.grating", grating, "number", 1, 1, 16),
+        grating_lines_per_mm=_int("fluorometer.grating", grating, "lines_per_mm", 1200, 1, 10_000),
         grating_range_nm=(lo, hi),
-        dispersion_nm_per_mm=_q("fluorometer.grating", grating, "dispersion", "nm/mm", "6.6 nm/mm"),
-        max_slit_um=_q("fluorometer", f, "max_slit", "um", "3100 um"),
-        monochromator_echo=bool(f.get("monochromator_echo", True)),
-        monochromator_baudrate=int(f.get("monochromator_baudrate", 9600)),
+        dispersion_nm_per_mm=_q(
+            "fluorometer.grating", grating, "dispersion", "nm/mm", "6.6 nm/mm", within=("0.01 nm/mm", "1000 nm/mm")
+        ),
+        max_slit_um=_q("fluorometer", f, "max_slit", "um", "3100 um", within=("1 um", "10 mm")),
+        monochromator_echo=_bool("fluorometer", f, "monochromator_echo", True),
+        monochromator_baudrate=_int("fluorometer", f, "monochromator_baudrate", 9600, *BAUDRATES),
         responsivity=str(f.get("responsivity", "")),
         scaler_address=str(f.get("scaler_address", "")),
-        pulse_rate_hz=_q("fluorometer", f, "pulse_rate", "Hz", "100 Hz"),
-        pulsed_excitation_nm=_q("fluorometer", f, "pulsed_excitation", "nm", "355 nm"),
+        pulse_rate_hz=_q("fluorometer", f, "pulse_rate", "Hz", "100 Hz", within=("0.01 Hz", "10 MHz")),
+        pulsed_excitation_nm=_q("fluorometer", f, "pulsed_excitation", "nm", "355 nm", within=("150 nm", "2000 nm")),
         pmt_filters_nm=tuple(
-            _q("fluorometer", {"pmt_filters": v}, "pmt_filters", "nm") for v in f.get("pmt_filters", [])
+            _q("fluorometer", {"pmt_filters": v}, "pmt_filters", "nm", within=("150 nm", "2000 nm")) for v in filters
         ),
-        pmt_filter_width_nm=_q("fluorometer", f, "pmt_filter_width", "nm", "40 nm"),
-        timeout_s=_q("fluorometer", f, "timeout", "s", "2 s"),
+        pmt_filter_width_nm=_q("fluorometer", f, "pmt_filter_width", "nm", "40 nm", within=("0.1 nm", "500 nm")),
+        timeout_s=_q("fluorometer", f, "timeout", "s", "2 s", within=("0.05 s", "1 min")),
     )
     if not cfg.monochromator_address:
         raise BenchError(f'{origin}: [fluorometer] monochromator_address is empty; give a port, URL, or "sim"')
