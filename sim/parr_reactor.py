@@ -35,6 +35,10 @@ Model choices (ours; the constants are tuned to bench experience, not measured o
   and the tripped input are read-only (a write is refused with Modbus exception 2, illegal data
   address, by pymodbus' read-only registers), and heater enable is accepted but the open relay
   still cuts the heater.
+* Writes.  A write to an address the register map does not have, or to one it does not mark
+  writable, is refused with exception 2 (illegal data address), a value outside a register's
+  limits with exception 3 (illegal data value); a multi-register or multi-coil write is checked
+  whole before any of it acts.
 """
 
 from __future__ import annotations
@@ -586,15 +590,21 @@ class ParrControllerSimulator:
         table = _FUNCTION_TABLE[function_code]
         self.update()
         if set_values is not None:
+            # Check the whole write before any of it acts, as the controller would: every address in the
+            # map (pymodbus' store holds coils 16 to a register, so it would take coils the map has not),
+            # every value within its limits.
+            writes = []
             for offset, raw in enumerate(set_values):
                 spec = self.register_map.at(table, address + offset)
-                if spec is None:
-                    continue
+                if spec is None or not spec.writable:
+                    return ExcCodes.ILLEGAL_ADDRESS
                 value = spec.decode(raw)
                 if not spec.is_bit and (
                     (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
                 ):
                     return ExcCodes.ILLEGAL_VALUE
+                writes.append((spec, value))
+            for spec, value in writes:
                 writer = self._writers.get(spec.name)
                 if writer is not None and (code := writer(value)) is not None:
                     return code

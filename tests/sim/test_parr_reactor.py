@@ -490,3 +490,38 @@ async def test_injected_timeout_is_silence_and_executes_nothing(
         assert rr.registers == [250]
     finally:
         client.close()
+
+
+async def test_writes_to_coils_the_map_does_not_have_are_refused_as_illegal_data_address(
+    served: tuple[ParrControllerSimulator, ParrServer],
+) -> None:
+    sim, server = served
+    client = await raw_client(server)
+    try:
+        for address in (3, 5, 15):  # the map has coils 0-2 (heater, gas inlet, vent) only
+            rr = await client.write_coil(address, True, device_id=1)
+            assert rr.isError() and rr.exception_code == 2, address
+        # a multi-coil write reaching past the map is refused whole: the valves it covers stay shut
+        rr = await client.write_coils(1, [True, True, True], device_id=1)
+        assert rr.isError() and rr.exception_code == 2
+        assert not sim.vessel.inlet_open and not sim.vessel.vent_open
+        rr = await client.read_coils(0, count=3, device_id=1)
+        assert not rr.isError() and rr.bits[:3] == [False, False, False]
+        # the coils it has still take writes
+        rr = await client.write_coils(1, [True, False], device_id=1)
+        assert not rr.isError() and sim.vessel.inlet_open
+    finally:
+        client.close()
+
+
+async def test_writes_to_holding_registers_the_map_does_not_have_are_refused(
+    served: tuple[ParrControllerSimulator, ParrServer],
+) -> None:
+    _, server = served
+    client = await raw_client(server)
+    try:
+        for address in (3, 1005, 4000):
+            rr = await client.write_register(address, 1, device_id=1)
+            assert rr.isError() and rr.exception_code == 2, address
+    finally:
+        client.close()
