@@ -59,7 +59,14 @@ class Param:
                 )
             return text
         if self.unit == "list":
-            return [part.strip() for part in text.split(",") if part.strip()]
+            items = [part.strip() for part in text.split(",") if part.strip()]
+            twice = sorted({item for item in items if items.count(item) > 1})
+            if twice:
+                raise ParameterError(
+                    f"{self.name}={text!r} lists {', '.join(twice)} twice; give each once, "
+                    f"e.g. {self.name}={self.default}"
+                )
+            return items
         if self.unit.startswith("list:"):
             return _quantity_list(self.name, text, self.unit.removeprefix("list:"), self.within)
         if self.unit == "number":

@@ -207,3 +207,9 @@ def test_bad_speed_factors_are_refused_with_a_clear_message(text, match):
 @pytest.mark.parametrize(("text", "speed"), [("virtual", math.inf), ("real", 1.0), ("x60", 60.0), ("60", 60.0)])
 def test_good_speed_factors(text, speed):
     assert parse_speed(text) == speed
+
+
+def test_a_name_listed_twice_in_a_list_parameter_is_refused():
+    with pytest.raises(ParameterError, match=r"gas='H2,CO,H2' lists H2 twice; give each once, e\.g\. gas=H2"):
+        CALIBRATION.resolve({"gas": "H2,CO,H2"})
+    assert CALIBRATION.resolve({"gas": "H2, CO"})["gases"] == ["H2", "CO"]
