@@ -103,7 +103,7 @@ class ExcitationMonochromator(StandardReadable, Movable[float]):
         self.grating = grating
         self.max_slit_um = max_slit_um
         self.min_slit_um = min_slit_um
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):  # re-read on every read, even staged
             self.wavelength = soft_signal_r_and_setter(float, units="nm", getter=driver.wavelength)[0]
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.bandwidth = soft_signal_rw(float, units="nm", getter=self._bandwidth, setter=self._set_bandwidth)

@@ -45,9 +45,8 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
     :param max_power_w: bench limit on the power preset (W).
     :param max_current_a: bench limit on the current preset (A); None: the supply's own limit.
     :param ignition_timeout_s: how long ``set(ON)`` waits for the arc to strike.
-    :param monitor_period_s: how often ``watts`` is polled while monitored (``bps.monitor``).
-    :param status_cache_s: STB is read once per this many seconds of loop time and shared by the
-        status readbacks (lit, interlock, fault) read in the same instant.
+    :param monitor_period_s: how often ``watts`` is polled while monitored (``bps.monitor``); reads
+        of ``watts`` (events) always ask the supply.
     """
 
     def __init__(
@@ -57,7 +56,6 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         max_power_w: float,
         max_current_a: float | None = None,
         ignition_timeout_s: float = 30.0,
-        status_cache_s: float = 0.2,
         monitor_period_s: float = 60.0,
         name: str = "",
     ) -> None:
@@ -65,14 +63,15 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         self.max_power_w = max_power_w
         self.max_current_a = max_current_a
         self.ignition_timeout_s = ignition_timeout_s
-        self._status_cache_s = status_cache_s
-        self._status: tuple[float, LampStatus] | None = None
+        self._status_request: asyncio.Future[LampStatus] | None = None
         self.expect_on = False
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        # Readbacks go into events uncached: a monitored signal (``bps.monitor(lamp.watts)``) or a
+        # staged one would otherwise be read from its last poll, not from the supply.
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.watts = soft_signal_r_and_setter(float, units="W", getter=driver.watts, poll_period=monitor_period_s)[
                 0
             ]
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.amps = soft_signal_r_and_setter(float, units="A", getter=driver.amps)[0]
             self.volts = soft_signal_r_and_setter(float, units="V", getter=driver.volts)[0]
             self.lit = soft_signal_r_and_setter(bool, getter=self._lit)[0]
@@ -92,15 +91,19 @@ class ArcLamp(StandardReadable, Movable[LampState | str]):
         idn = await self.driver.identify()
         return " ".join(f for f in (idn.manufacturer, idn.model, f"SN {idn.serial}", f"fw {idn.firmware}") if f)
 
-    # -- status, read once per instant ----------------------------------------------------------
+    # -- status: one STB? per read ---------------------------------------------------------------
     async def status(self) -> LampStatus:
-        now = asyncio.get_running_loop().time()
-        if self._status is None or now - self._status[0] > self._status_cache_s:
-            self._status = (now, await self.driver.status())
-        return self._status[1]
+        """The supply's status byte, asked now.  Callers waiting at the same time (``lit``,
+        ``interlock_ok`` and ``fault`` of one read) share the one ``STB?`` exchange in flight; a call
+        after it has answered asks again."""
+        request = self._status_request
+        if request is None or request.done():
+            request = self._status_request = asyncio.ensure_future(self.driver.status())
+        return await asyncio.shield(request)
 
     def _forget_status(self) -> None:
-        self._status = None
+        """The next :meth:`status` asks again even if a request is in flight (a command was just sent)."""
+        self._status_request = None
 
     async def _lit(self) -> bool:
         return (await self.status()).lamp_on

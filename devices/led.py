@@ -75,9 +75,10 @@ class LedSource(StandardReadable, Movable[LampState | str]):
         self.calibration = table
         self.settle_timeout_s = settle_timeout_s
         self.expect_on = False
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        # uncached: a staged or monitored signal would otherwise put its last update in events
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.applied_current = soft_signal_r_and_setter(float, units="A", getter=driver.applied_current)[0]
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.optical_power = soft_signal_r_and_setter(float, units="W", getter=self._optical_power)[0]
             self.lit = soft_signal_r_and_setter(bool, getter=self._lit)[0]
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):

@@ -67,7 +67,7 @@ class ParrTemperature(StandardReadable, Movable[float]):
 
     def __init__(self, reactor: ParrReactor, name: str = "") -> None:
         object.__setattr__(self, "_reactor", reactor)  # a back-reference, not a child device
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.readback = soft_signal_r_and_setter(float, units="degC", getter=lambda: reactor._read("temperature"))[
                 0
             ]
@@ -119,7 +119,7 @@ class ParrStirrer(StandardReadable, Movable[float]):
 
     def __init__(self, reactor: ParrReactor, name: str = "") -> None:
         object.__setattr__(self, "_reactor", reactor)  # a back-reference, not a child device
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.speed = soft_signal_r_and_setter(float, units="rpm", getter=lambda: reactor._read("stirrer_speed"))[0]
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.setpoint = soft_signal_rw(
@@ -199,9 +199,10 @@ class ParrReactor(StandardReadable):
         with self.add_children_as_readables():
             self.temperature = ParrTemperature(self)
             self.stirrer = ParrStirrer(self)
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        # readbacks uncached: a staged or monitored signal would put its last update in events
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.pressure = soft_signal_r_and_setter(float, units="bar", getter=lambda: self._read("pressure"))[0]
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.heater_output = soft_signal_r_and_setter(float, units="%", getter=lambda: self._read("heater_output"))[
                 0
             ]

@@ -34,7 +34,7 @@ class Photoreactor(StandardReadable):
         pressure_gauge: Callable[[], Awaitable[float]] | None = None,
         name: str = "",
     ) -> None:
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             if pressure_gauge is not None:
                 self.pressure = soft_signal_r_and_setter(float, pressure_pa, units="Pa", getter=pressure_gauge)[0]
             else:
@@ -50,9 +50,10 @@ class BenchClock(StandardReadable, Movable[float]):
 
     def __init__(self, name: str = "") -> None:
         self._origin: float | None = None
-        with self.add_children_as_readables(Format.HINTED_SIGNAL):
+        # uncached: a staged or monitored clock would put its last update in events
+        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.elapsed = soft_signal_r_and_setter(float, units="s", getter=self._elapsed)[0]
-        with self.add_children_as_readables():
+        with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.origin = soft_signal_r_and_setter(float, units="s", getter=self._get_origin)[0]
         super().__init__(name=name)
 

@@ -53,13 +53,24 @@ async def test_open_interlock_refuses_ignition(lamp_and_sim):
     assert not sim.is_lit()
 
 
-async def test_check_safe_reports_a_lamp_that_went_out(lamp_and_sim):
+async def test_check_safe_reports_a_supply_fault(lamp_and_sim):
     lamp, sim = lamp_and_sim
     await lamp.set(LampState.ON)
     assert await lamp.check_safe() is None
     sim.fail_lamp()
-    assert "supply fault" in (await lamp.check_safe() or "")
+    assert await lamp.check_safe() == "lamp: supply fault"
     await lamp.set(LampState.OFF)  # a faulted supply still lets the lamp be confirmed off
+
+
+async def test_check_safe_reports_an_arc_that_went_out_without_a_fault_bit(lamp_and_sim):
+    lamp, _sim = lamp_and_sim
+    await lamp.set(LampState.ON)
+    await lamp.driver.stop()  # STOP from elsewhere (the front panel): dark, no fault bit, interlock closed
+    status = await lamp.status()
+    assert (status.lamp_on, status.fault, status.interlock_ok) == (False, False, True)
+    assert await lamp.check_safe() == "lamp: lamp went out while it should be lit"
+    await lamp.set(LampState.OFF)
+    assert await lamp.check_safe() is None  # dark as expected
 
 
 async def test_describe_carries_units(lamp_and_sim):
@@ -87,3 +98,41 @@ async def test_current_mode_setpoint_and_its_limit(lamp_and_sim):
 async def test_identity_reads_as_one_line_of_text(lamp_and_sim):
     lamp, _sim = lamp_and_sim
     assert await lamp.identity.get_value() == "Newport Corporation 69907 SN SIM0001 fw 1.0"
+
+
+async def test_a_monitored_and_staged_lamp_reads_its_supply_on_every_read(lamp_and_sim):
+    """``bps.monitor(lamp.watts)`` polls watts once a minute; events must not carry that poll's value."""
+    lamp, _sim = lamp_and_sim
+    await lamp.stage()
+    polled: list[float] = []
+    lamp.watts.subscribe_reading(lambda r: polled.append(r["lamp-watts"]["value"]))
+    try:
+        await lamp.power.set(300)
+        await lamp.set(LampState.ON)
+        on = await lamp.read()
+        await lamp.set(LampState.OFF)
+        off = await lamp.read()
+    finally:
+        await lamp.unstage()
+    values = ("lamp-watts", "lamp-amps", "lamp-volts", "lamp-lit")
+    assert [on[k]["value"] for k in values] == [300.0, 18.9, 15.9, True]
+    assert [off[k]["value"] for k in values] == [0.0, 0.0, 0.0, False]
+    assert polled == [0.0, 300.0, 0.0]  # the monitor saw the subscription's first value, then each read
+
+
+async def test_one_read_asks_the_status_byte_once_and_the_next_read_asks_again(lamp_and_sim):
+    lamp, sim = lamp_and_sim
+    asked: list[float] = []
+    real_status = lamp.driver.status
+
+    async def counting_status():
+        asked.append(asyncio.get_running_loop().time())
+        return await real_status()
+
+    lamp.driver.status = counting_status
+    first = await lamp.read()
+    assert len(asked) == 1  # lit, interlock_ok and fault share one STB? exchange
+    sim.open_interlock(True)  # no time passes: a status cache of any age would hide this
+    second = await lamp.read()
+    assert len(asked) == 2
+    assert (first["lamp-interlock_ok"]["value"], second["lamp-interlock_ok"]["value"]) == (True, False)

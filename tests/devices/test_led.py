@@ -52,6 +52,25 @@ async def test_on_and_off(led_and_sim: tuple[LedSource, DC2200Simulator]) -> Non
     assert await led.lit.get_value() is False
 
 
+async def test_a_staged_and_monitored_led_reads_the_instrument_on_every_read(
+    led_and_sim: tuple[LedSource, DC2200Simulator],
+) -> None:
+    led, _sim = led_and_sim
+    await led.stage()
+    led.applied_current.subscribe_reading(lambda r: None)
+    try:
+        await led.current.set(0.5)
+        await led.set(LampState.ON)
+        on = await led.read()
+        await led.set(LampState.OFF)
+        off = await led.read()
+    finally:
+        await led.unstage()
+    values = ("led-applied_current", "led-optical_power", "led-lit")
+    assert [on[k]["value"] for k in values] == [0.5, 0.4163, True]  # 0.5 A is a calibration point
+    assert [off[k]["value"] for k in values] == [0.0, 0.0, False]
+
+
 async def test_on_switches_to_constant_current_mode(led_and_sim: tuple[LedSource, DC2200Simulator]) -> None:
     led, sim = led_and_sim
     driver = led.driver

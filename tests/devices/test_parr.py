@@ -102,3 +102,16 @@ async def test_make_safe_turns_the_heater_off_and_stops_stirring(parr):
     await reactor.make_safe()
     assert not sim.heater_enabled
     assert vessel.stirrer_setpoint_rpm == 0
+
+
+async def test_a_staged_reactor_reads_the_controller_on_every_read(parr):
+    """Staging caches a signal that is read from its last update; the readbacks must not be."""
+    reactor, _sim, vessel = parr
+    await reactor.stage()
+    try:
+        before = (await reactor.read())["parr-pressure"]["value"]
+        vessel.charge(10e5)  # 10 bar of CO2 on the gauge
+        after = (await reactor.read())["parr-pressure"]["value"]
+    finally:
+        await reactor.unstage()
+    assert (before, after) == (1.01, 10.0)  # 1 atm sealed, then 10 bar; the register holds hundredths of bar
