@@ -40,6 +40,7 @@ class Hazard:
     check: Check
     make_safe: Action
     live: Callable[[], bool]
+    confirm: Check | None = None  # reads the hazard back after make_safe: None when it is safe, else why not
 
 
 @dataclass
@@ -104,7 +105,7 @@ class Watchdog:
             try:
                 await hazard.make_safe()
             except Exception as exc:
-                msg = f"could not reach the safe state ({type(exc).__name__}: {exc})"
+                msg = f"{hazard.name}: could not reach the safe state ({type(exc).__name__}: {exc})"
                 logger.error(msg)
                 self.safe_errors.append(msg)
         threading.Thread(target=self._pause, name="labctl-trip", daemon=True).start()
