@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from labctl.analysis import (
     amount_from_ideal_gas,
@@ -37,10 +38,15 @@ def test_known_slope_is_recovered_with_a_sensible_stderr() -> None:
     t, h2 = linear_run(30.0, noise_umol=0.2)
     result = h2_figures_of_merit(t, h2, MASS_G, lamp_on_s=HOUR)
     assert result.rate_umol_per_g_h == pytest.approx(3000.0, rel=0.01)
-    # expected stderr: sigma / sqrt(Sxx) / mass over the 11 lit points 0..5 h
+    # the slope's standard error of an ordinary least-squares line (n - 2 degrees of freedom),
+    # computed independently over the 11 lit points 0..5 h
+    lit = t >= HOUR
+    independent = stats.linregress((t[lit] - HOUR) / HOUR, h2[lit])
+    assert result.rate_stderr == pytest.approx(independent.stderr / MASS_G, rel=1e-9)
+    assert result.rate_umol_per_g_h == pytest.approx(independent.slope / MASS_G, rel=1e-9)
+    # and it is of the size the noise implies: sigma / sqrt(Sxx) / mass
     lit_h = np.arange(0.0, 5.01, 0.5)
     expected_se = 0.2 / math.sqrt(np.sum((lit_h - lit_h.mean()) ** 2)) / MASS_G
-    assert result.rate_stderr is not None
     assert expected_se / 3 < result.rate_stderr < expected_se * 3
     assert abs(result.rate_umol_per_g_h - 3000.0) < 4 * result.rate_stderr
     assert result.linear_points == 11
@@ -80,6 +86,25 @@ def test_dark_h2_rise_is_noted() -> None:
     result = h2_figures_of_merit(t, h2, MASS_G, lamp_on_s=HOUR)
     assert result.dark_rate == pytest.approx(200.0, rel=1e-6)
     assert any("in the dark" in note for note in result.notes)
+
+
+def test_the_dark_baseline_is_carried_forward_to_lamp_on() -> None:
+    """A headspace rising in the dark: the evolved amount counts from the dark line at lamp-on.
+
+    Dark at 0, 0.25, 0.5, 0.75 h: 1.0 + 0.4 t umol (exactly a line); its value at lamp-on (1 h)
+    is 1.4 umol, not its intercept (1.0), its mean (1.15) nor its last point (1.3).  Under light
+    H2 = 1.4 + 10 (t - 1) umol to 21.4 umol at 3 h: 20.0 umol evolved, an AQY of 2 x 20.0 umol
+    over the photons of 0.1 W at 420 nm for 2 h.
+    """
+    t_h = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])
+    h2 = np.where(t_h < 1.0, 1.0 + 0.4 * t_h, 1.4 + 10.0 * (t_h - 1.0))
+    result = h2_figures_of_merit(t_h * HOUR, h2, MASS_G, lamp_on_s=HOUR, light_power_w=0.1, wavelength_nm=420.0)
+    assert result.baseline_umol == pytest.approx(1.4, rel=1e-12)
+    assert result.total_umol == pytest.approx(20.0, rel=1e-12)
+    photons_umol = 0.1 * 2 * HOUR * 420e-9 / (6.62607015e-34 * 299792458.0 * 6.02214076e23) * 1e6
+    assert result.aqy_percent == pytest.approx(2 * 20.0 / photons_umol * 100, rel=1e-12)
+    assert result.dark_rate == pytest.approx(0.4 / MASS_G, rel=1e-12)
+    assert result.to_dict()["baseline_umol"] == pytest.approx(1.4, rel=1e-12)
 
 
 def test_without_dark_points_the_baseline_is_zero() -> None:
