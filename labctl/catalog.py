@@ -20,12 +20,18 @@ already measured, and :func:`ingest_jsonl` can replay it into the catalog.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import queue
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shutil
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -63,43 +69,84 @@ def _json_default(obj: Any) -> Any:
 
 
 class JsonLinesWriter:
-    """Bluesky callback: append every document to ``<folder>/<run uid>.jsonl``, flushed per document."""
+    """Bluesky callback: append every document to ``<folder>/<run uid>.jsonl``, flushed per document.
 
-    def __init__(self, folder: Path) -> None:
+    The open file holds an exclusive ``flock`` for as long as its run is open, so that
+    :func:`unclosed_runs` can tell a run being written (locked) from one whose writer died
+    (SIGKILL, power loss).  A write that fails (a full or read-only disk) never raises into the
+    RunEngine, which would end the run with no stop document: the error is kept in ``error`` and
+    ``on_error`` is called once, so the session can end the run safely; the documents already on
+    disk stay there.
+    """
+
+    def __init__(self, folder: Path, *, on_error: Callable[[str], None] | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._file: Any = None
         self.path: Path | None = None
+        self.error: str | None = None
+        self._on_error = on_error
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        if name == "start":
-            self.close()
-            self.path = self.folder / f"{doc['uid']}.jsonl"
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        if self._file is None:
-            return
-        self._file.write(json.dumps({"name": name, "doc": doc}, default=_json_default) + "\n")
-        self._file.flush()
+        try:
+            if name == "start":
+                self.close()
+                self.error = None
+                self.path = self.folder / f"{doc['uid']}.jsonl"
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if self._file is None or (self.error is not None and name != "stop"):
+                return
+            self._file.write(json.dumps({"name": name, "doc": doc}, default=_json_default) + "\n")
+            self._file.flush()
+            if name == "stop":
+                os.fsync(self._file.fileno())
+                self.close()
+        except OSError as exc:
+            self._failed(name, exc)
+
+    def _failed(self, name: str, exc: OSError) -> None:
+        first = self.error is None
+        free = _free_bytes(self.folder)
+        self.error = (
+            f"could not write the {name} document to {self.path or self.folder} "
+            f"({exc.strerror or exc}; {free / 1e6:.1f} MB free on that disk)"
+        )
+        logger.error("%s", self.error)
         if name == "stop":
-            os.fsync(self._file.fileno())
             self.close()
+        if first and self._on_error is not None:
+            self._on_error(self.error)
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the last buffered bytes could not reach the disk
+                logger.error("closing %s: %s", self.path, exc)
             self._file = None
 
 
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Documents of a JSON-lines run file; a torn last line (crash mid-write) is skipped."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    """Documents of a JSON-lines run file.
+
+    A torn line (a crash mid-write) or a line that is not valid UTF-8 (a disk error) is skipped
+    with a warning; every whole line before and after it is read.
+    """
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("%s: skipping a torn line at the end of the file", path)
-                continue
-            yield item["name"], item["doc"]
+                item = json.loads(raw.decode("utf-8"))
+                yield item["name"], item["doc"]
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+                logger.warning("%s: skipping line %d, which is not a whole document", path, number)
 
 
 class Catalog:
@@ -120,6 +167,8 @@ class Catalog:
         d = self.data_dir
         (d / "files").mkdir(parents=True, exist_ok=True)
         db = d / "catalog.db"
+        if db.exists():
+            relocate_catalog(d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             adapter = from_uri(
@@ -148,18 +197,62 @@ def open_catalog(data_dir: Path) -> Iterator[Any]:
         cat.close()
 
 
+def relocate_catalog(data_dir: Path) -> bool:
+    """Point a copied or moved catalog at the storage beside it; True if anything was rewritten.
+
+    Tiled records each data source's storage as an absolute URI (``sqlite://localhost/<old
+    folder>/tables.sqlite``, ``file://localhost/<old folder>/files/...``), so a data folder that
+    was copied or moved would read its run metadata but not one row of data.  The folder a
+    catalog was written in is read off its table storage's URI, and every URI under it is
+    rewritten to this folder.
+    """
+    here = str(Path(data_dir).resolve())
+    with sqlite3.connect(Path(here) / "catalog.db") as db:
+        try:
+            assets = db.execute("SELECT id, data_uri FROM assets").fetchall()
+        except sqlite3.Error:  # a catalog with no assets table yet
+            return False
+        split = {i: _split_uri(uri) for i, uri in assets}
+        old_roots = {
+            path.removesuffix("/tables.sqlite") for _, path in split.values() if path.endswith("/tables.sqlite")
+        }
+        old_roots.discard(here)
+        for old in old_roots:
+            for i, (head, path) in split.items():
+                if path.startswith(old + "/"):
+                    db.execute("UPDATE assets SET data_uri = ? WHERE id = ?", (head + here + path[len(old) :], i))
+            logger.info("catalog in %s was written in %s; its storage paths now point here", here, old)
+    return bool(old_roots)
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    """``sqlite://localhost//a/b`` -> (``sqlite://localhost/``, ``/a/b``): the part before the
+    absolute path, kept as Tiled wrote it, and the path."""
+    _, sep, rest = uri.partition("://")
+    if not sep:
+        return "", uri
+    path = "/" + rest.partition("/")[2].lstrip("/")
+    return uri[: len(uri) - len(path)], path
+
+
 class CatalogWriter:
     """Bluesky callback: write documents into the catalog from a separate process.
 
     The RunEngine's thread only enqueues (a pickle onto a pipe); a worker *process* runs
     bluesky-tiled-plugins' ``TiledWriter`` against the data folder's catalog, so writing the
-    database never competes with the RunEngine for the interpreter lock.  ``drain()`` waits until
-    everything enqueued is written (called at the end of a run, on every exit path).  A failed
-    write is logged and kept in ``errors`` without stopping the run: the JSON-lines file has the
-    data, and :func:`ingest_jsonl` can replay it.
+    database never competes with the RunEngine for the interpreter lock.  Events are written in
+    batches by time: whatever arrived is in the catalog within ``flush_s`` (and a stop document
+    at once), so a killed run loses at most that much from the catalog, and the JSON-lines file
+    has it all.  ``drain()`` waits until everything enqueued is written (called at the end of a
+    run, on every exit path) and gives up at once if the worker is gone.  A failed write is kept
+    in ``errors`` without stopping the run: :func:`repair_run` completes the catalog from the
+    JSON-lines file.
+
+    The worker ignores the terminal's signals (a Ctrl-C goes to the whole process group: the
+    run, not its writer, decides what a Ctrl-C means) and exits as soon as its parent is gone.
     """
 
-    def __init__(self, data_dir: Path, *, batch_size: int = 1000) -> None:
+    def __init__(self, data_dir: Path, *, flush_s: float = 0.5) -> None:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -167,7 +260,7 @@ class CatalogWriter:
         self._replies: Any = ctx.Queue()
         self._process = ctx.Process(
             target=_catalog_worker,
-            args=(str(data_dir), batch_size, self._docs, self._replies),
+            args=(str(data_dir), flush_s, self._docs, self._replies, os.getpid()),
             name="labctl-catalog",
             daemon=True,
         )
@@ -176,19 +269,33 @@ class CatalogWriter:
         self._flushes = 0
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        self._docs.put((name, doc))
+        if self._process.is_alive():
+            self._docs.put((name, doc))
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
 
     def drain(self, timeout: float = 600.0) -> None:
-        """Block until the worker has written everything enqueued so far."""
+        """Block until the worker has written everything enqueued so far (or has died)."""
+        if not self._process.is_alive():
+            self.errors.append(_DEAD_WORKER)
+            return
         self._flushes += 1
         token = self._flushes
         self._docs.put(("__flush__", token))
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                kind, payload = self._replies.get(timeout=timeout)
+                kind, payload = self._replies.get(timeout=0.2)
             except queue.Empty:
-                self.errors.append(f"catalog writer did not confirm within {timeout:g} s")
-                return
+                if not self._process.is_alive():
+                    self.errors.append(_DEAD_WORKER)
+                    return
+                if time.monotonic() > deadline:
+                    self.errors.append(f"catalog writer did not confirm within {timeout:g} s")
+                    return
+                continue
             if kind == "error":
                 self.errors.append(payload)
             elif kind == "flushed" and payload == token:
@@ -201,35 +308,294 @@ class CatalogWriter:
             self._process.join(timeout=60)
         if self._process.is_alive():
             self._process.kill()
+            self._process.join(timeout=5)
         self._docs.close()
         self._replies.close()
+        self._docs.cancel_join_thread()  # never block an exit on a pipe nobody reads
 
 
-def _catalog_worker(data_dir: str, batch_size: int, docs: Any, replies: Any) -> None:
-    """Worker process: feed documents to a TiledWriter until told to stop."""
-    from bluesky_tiled_plugins import TiledWriter
+_DEAD_WORKER = "the catalog writer process is gone; `labctl runs repair` completes the catalog from the JSON-lines file"
 
+
+class _TimedTiledWriter:
+    """A ``TiledWriter`` whose cached events are written by time, not only by count.
+
+    ``TiledWriter`` caches events per stream and writes them ``batch_size`` at a time (one
+    write costs tens of ms, so writing each event alone is far too slow); it has no public way
+    to write what it holds.  :meth:`flush` writes each run's cached rows through the run
+    writer's own method.  The run writers are found by their type among the callbacks the
+    normalizer feeds, which is how bluesky-tiled-plugins 2.0 wires them (pinned in
+    pyproject.toml); if that changes, the writer falls back to batches by count and says so.
+    """
+
+    def __init__(self, client: Any) -> None:
+        from bluesky_tiled_plugins import TiledWriter
+        from bluesky_tiled_plugins.writing import tiled_writer as tw
+
+        self._run_writer_type = getattr(tw, "_RunWriter", None)
+        self._run_writers: dict[str, Any] = {}
+        outer = self
+
+        class _Writer(TiledWriter):  # type: ignore[misc]
+            def _factory(self, name: str, doc: dict[str, Any]) -> Any:
+                cbs, subs = super()._factory(name, doc)
+                outer._remember(doc["uid"], cbs)
+                return cbs, subs
+
+        self.writer = _Writer(client, batch_size=100_000)
+
+    def _remember(self, uid: str, callbacks: list[Any]) -> None:
+        for cb in callbacks:
+            for target in [cb, *getattr(cb, "_token_refs", {}).values()]:
+                if self._run_writer_type is not None and isinstance(target, self._run_writer_type):
+                    self._run_writers[uid] = target
+                    return
+        logger.warning("catalog events will be written in batches of 100,000 (run writer not found)")
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        self.writer(name, doc)
+        if name == "stop":
+            self._run_writers.pop(doc.get("run_start", ""), None)
+
+    def flush(self) -> None:
+        for rw in list(self._run_writers.values()):
+            for desc_name, cache in rw._internal_data_cache.items():
+                if cache:
+                    rw._write_internal_data(cache, desc_node=rw._desc_nodes[desc_name])
+                    cache.clear()
+
+
+def _parent_gone(parent_pid: int) -> bool:
+    return os.getppid() != parent_pid
+
+
+def _catalog_worker(data_dir: str, flush_s: float, docs: Any, replies: Any, parent_pid: int) -> None:
+    """Worker process: feed documents to a TiledWriter, writing cached events every ``flush_s``."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    try:  # Linux: be told when the parent dies, whatever killed it
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if _parent_gone(parent_pid):
+        return
     cat = Catalog(Path(data_dir)).open()
-    writer = TiledWriter(cat.client, batch_size=batch_size)
+    writer = _TimedTiledWriter(cat.client)
+    due: float | None = None
+
+    def report(what: str, exc: Exception) -> None:
+        logger.error("catalog write failed for %s: %s", what, exc)
+        with suppress(OSError, ValueError):
+            replies.put(("error", f"{what}: {type(exc).__name__}: {exc}"))
+
     try:
         while True:
             try:
-                item = docs.get()
-            except (EOFError, OSError):  # the parent is gone: what was sent has been written
+                item = docs.get(timeout=0.1 if due is None else max(0.0, due - time.monotonic()))
+            except queue.Empty:
+                item = "__tick__"
+            except (EOFError, OSError):  # the parent is gone
                 return
             if item is None:
                 return
-            name, doc = item
-            if name == "__flush__":
-                replies.put(("flushed", doc))
-                continue
-            try:
-                writer(name, doc)
-            except Exception as exc:
-                logger.exception("catalog write failed for a %s document", name)
-                replies.put(("error", f"{name}: {type(exc).__name__}: {exc}"))
+            if item == "__tick__":
+                if _parent_gone(parent_pid):
+                    return
+            else:
+                name, doc = item
+                if name == "__flush__":
+                    try:
+                        writer.flush()
+                    except Exception as exc:
+                        report("events", exc)
+                    due = None
+                    replies.put(("flushed", doc))
+                    continue
+                try:
+                    writer(name, doc)
+                except Exception as exc:
+                    report(f"a {name} document", exc)
+                if name == "event" and due is None:
+                    due = time.monotonic() + flush_s
+            if due is not None and time.monotonic() >= due:
+                try:
+                    writer.flush()
+                except Exception as exc:
+                    report("events", exc)
+                due = None
     finally:
         cat.close()
+
+
+# -- recovery -----------------------------------------------------------------------------------
+def is_locked(path: Path) -> bool:
+    """Whether a live writer holds this run file (its run is still going)."""
+    try:
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def jsonl_closed(path: Path) -> bool:
+    """Whether a run's JSON-lines file ends with its stop document (read from its tail only)."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        lines = [line for line in fh.read().splitlines() if line.strip()]
+    return bool(lines) and lines[-1].startswith(b'{"name": "stop"')
+
+
+def unclosed_runs(data_dir: Path) -> list[Path]:
+    """Run files with no stop document whose writer is gone (killed, or the power failed)."""
+    folder = Path(data_dir) / "runs"
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.jsonl")) if not jsonl_closed(p) and not is_locked(p)]
+
+
+def close_unclosed_run(path: Path) -> dict[str, Any] | None:
+    """Append the stop document a killed run never wrote: ``exit_status='abort'``, the reason, the
+    bench time of its last point, and the events it has per stream.  A torn last line is cut off
+    first (everything before it is kept).  Returns the stop document, or None if the file holds no
+    start document.
+    """
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        with path.open("r+b") as fh:
+            fh.truncate(cut)
+    start: dict[str, Any] | None = None
+    streams: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    last = 0.0
+    for name, doc in read_jsonl(path):
+        if name == "start":
+            start = doc
+            last = float(doc.get("time", 0.0))
+        elif name == "descriptor":
+            streams[doc["uid"]] = doc.get("name", "primary")
+            counts.setdefault(streams[doc["uid"]], 0)
+        elif name == "event":
+            counts[streams.get(doc["descriptor"], "primary")] = (
+                counts.get(streams.get(doc["descriptor"], "primary"), 0) + 1
+            )
+            last = max(last, float(doc.get("time", 0.0)))
+        elif name == "event_page":
+            stream = streams.get(doc["descriptor"], "primary")
+            counts[stream] = counts.get(stream, 0) + len(doc.get("seq_num", []))
+            last = max([last, *map(float, doc.get("time", []))])
+    if start is None:
+        return None
+    elapsed = last - float(start.get("time", last))
+    stop = {
+        "run_start": start["uid"],
+        "time": last,
+        "uid": str(uuid.uuid4()),
+        "exit_status": "abort",
+        "reason": (
+            f"interrupted: labctl stopped without closing the run (killed, or the power failed); "
+            f"closed when labctl next started; its last point is at {_hms(elapsed)} of bench time"
+        ),
+        "num_events": counts,
+    }
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"name": "stop", "doc": stop}) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return stop
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _jsonl_summary(path: Path) -> tuple[str, dict[str, int] | None]:
+    """(run uid, num_events of its stop document or None) of a run file, read from its ends."""
+    with path.open("rb") as fh:
+        first = json.loads(fh.readline().decode("utf-8"))
+    uid = first["doc"]["uid"] if first.get("name") == "start" else ""
+    if not jsonl_closed(path):
+        return uid, None
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        last = json.loads(fh.read().splitlines()[-1].decode("utf-8"))
+    return uid, dict(last["doc"].get("num_events") or {})
+
+
+def catalog_complete(client: Any, uid: str, num_events: Mapping[str, int]) -> bool:
+    """Whether the catalog holds the run, closed, with every event of each stream."""
+    if uid not in client:
+        return False
+    run = client[uid]
+    stop = run.metadata.get("stop")
+    if not stop:
+        return False
+    for stream, n in num_events.items():
+        if n == 0:
+            continue
+        if stream not in run:
+            return False
+        try:
+            rows = _stream_rows(run[stream].base)
+        except Exception:
+            return False
+        if rows is not None and rows < n:
+            return False
+    return True
+
+
+def _stream_rows(node: Any) -> int | None:
+    """Rows written to a stream's event table (None when the stream has no table)."""
+    if "internal" not in node:
+        return None
+    return len(node["internal"].read(columns=["seq_num"]))
+
+
+def repair_run(client: Any, path: Path) -> str:
+    """Make the catalog's copy of a run match its JSON-lines file; returns what was done.
+
+    Idempotent: a run the catalog holds whole is left alone ("ok"); one it lacks is written
+    ("added"); one it holds in part (a killed writer, a failed write) is removed and written
+    again from the file ("rewritten").  A file with no stop document is closed first
+    (:func:`close_unclosed_run`), unless its run is still being written ("running").
+    """
+    if not jsonl_closed(path):
+        if is_locked(path):
+            return "running"
+        if close_unclosed_run(path) is None:
+            return "empty"
+    uid, num_events = _jsonl_summary(path)
+    if not uid:
+        return "empty"
+    if catalog_complete(client, uid, num_events or {}):
+        return "ok"
+    done = "rewritten" if uid in client else "added"
+    if uid in client:
+        client.delete_contents(uid, recursive=True, external_only=False)
+    ingest_jsonl(client, path)
+    return done
+
+
+def repair_data_dir(data_dir: Path, uids: list[str] | None = None) -> dict[str, str]:
+    """Repair every run of a data folder (or those named): close the unclosed, complete the catalog."""
+    folder = Path(data_dir) / "runs"
+    paths = [folder / f"{u}.jsonl" for u in uids] if uids else sorted(folder.glob("*.jsonl"))
+    done: dict[str, str] = {}
+    with open_catalog(Path(data_dir)) as client:
+        for path in paths:
+            try:
+                done[path.stem] = repair_run(client, path)
+            except Exception as exc:
+                done[path.stem] = f"failed: {type(exc).__name__}: {exc}"
+    return done
 
 
 def ingest_jsonl(client: Any, path: Path) -> str:

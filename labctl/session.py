@@ -56,6 +56,7 @@ class RunOutcome:
     catalog_errors: list[str] = field(default_factory=list)
     safe_state_errors: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # the JSON-lines file of each run, in order
+    disk_error: str | None = None
 
     @property
     def start(self) -> dict[str, Any]:
@@ -152,11 +153,13 @@ class Session:
         self._set_accelerate(False)
         lean_plans.install()
         self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
+        self._engine_close_run = self.RE._close_run
+        self.RE.register_command("close_run", self._close_run)
         self.record = record
         self.progress = progress
         self.bench: Bench | None = None
         self._writer: CatalogWriter | None = None
-        self._interrupt: str | None = None
+        self._state: _RunState | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
     def _set_accelerate(self, on: bool) -> None:
@@ -202,10 +205,12 @@ class Session:
         self.close()
 
     # -- running --------------------------------------------------------------------------------
-    def _watchdog(self) -> Watchdog | None:
-        """A watch over every hazard on the bench: the lamp, the Parr vessel."""
+    def hazards(self) -> list[Hazard]:
+        """Everything on the bench that must be off when no run needs it: the light source, the
+        Parr vessel's heater and stirrer, the fluorometer's excitation shutter.  Each has its check,
+        its action to make it safe, and a read-back that confirms it is safe."""
         if self.bench is None:
-            return None
+            return []
         hazards: list[Hazard] = []
         lamp = self.bench.devices.get("lamp")
         if lamp is not None:
@@ -214,13 +219,71 @@ class Session:
             async def lamp_off() -> None:
                 await lamp.set(LampState.OFF)
 
-            hazards.append(Hazard("lamp", lamp.check_safe, lamp_off, lambda: lamp.expect_on))
+            async def lamp_dark() -> str | None:
+                return f"{lamp.name}: still lit after STOP" if await lamp.lit.get_value() else None
+
+            hazards.append(Hazard("lamp", lamp.check_safe, lamp_off, lambda: lamp.expect_on, lamp_dark))
         parr = self.bench.devices.get("parr")
         if parr is not None:
-            hazards.append(Hazard("parr", parr.check_safe, parr.make_safe, lambda: parr.live))
-        if not hazards:
+
+            async def parr_cold() -> str | None:
+                heater = await parr.heater.get_value()
+                rpm = await parr.stirrer.setpoint.get_value()
+                if heater or rpm:
+                    return (
+                        f"{parr.name}: heater {'on' if heater else 'off'}, stirrer set to {rpm:g} rpm after make-safe"
+                    )
+                return None
+
+            hazards.append(Hazard("parr", parr.check_safe, parr.make_safe, lambda: parr.live, parr_cold))
+        fluor = self.bench.devices.get("fluor")
+        if fluor is not None:
+            from devices.fluorometer import ShutterState
+
+            shutter = fluor.excitation.shutter
+
+            async def close_shutter() -> None:
+                await shutter.set(ShutterState.CLOSED.value)
+
+            async def shutter_closed() -> str | None:
+                state = await shutter.get_value()
+                return None if state == ShutterState.CLOSED.value else f"{fluor.name}: excitation shutter {state}"
+
+            hazards.append(Hazard("shutter", _all_well, close_shutter, lambda: False, shutter_closed))
+        return hazards
+
+    def _watchdog(self, hazards: list[Hazard]) -> Watchdog | None:
+        """A watch over the hazards that have a runtime check: the lamp, the Parr vessel."""
+        watched = [h for h in hazards if h.check is not _all_well]
+        if not watched:
             return None
-        return Watchdog(hazards, request_pause=lambda: self.RE.request_pause(defer=False))
+        return Watchdog(watched, request_pause=lambda: self.RE.request_pause(defer=False))
+
+    def make_safe(self) -> list[str]:
+        """Make every hazard safe and confirm it by reading back (outside a run); the failures."""
+        return self.call(make_all_safe(self.hazards()), timeout=120)
+
+    async def _close_run(self, msg: Any) -> Any:
+        """The RunEngine's ``close_run``, preceded by the end-of-run safety sweep.
+
+        Before a run closes, on every exit path, every hazard is made safe and read back; the
+        stop document gets the reason labctl ended the run (bluesky leaves it empty on an
+        abort) and, loudly, any failure to reach the safe state.
+        """
+        from bluesky.utils import Msg
+
+        state = self._state
+        if state is None:
+            return await self._engine_close_run(msg)
+        failures = await make_all_safe(state.hazards)
+        state.swept = True
+        state.safe_state_errors.extend(failures)
+        reason = state.why() or msg.kwargs.get("reason") or ""
+        if failures:
+            failed = "SAFE STATE NOT CONFIRMED: " + "; ".join(failures)
+            reason = f"{reason}; {failed}" if reason else failed
+        kwargs = {**msg.kwargs, "reason": reason}
+        return await self._engine_close_run(Msg(msg.command, msg.obj, *msg.args, run=msg.run, **kwargs))
 
     def run(
         self,
@@ -229,7 +292,12 @@ class Session:
         md: dict[str, Any] | None = None,
         msg_log: Callable[[float, Any], None] | None = None,
     ) -> RunOutcome:
-        """Run ``plan`` to its end, whatever happens; return what it left behind."""
+        """Run ``plan`` to its end, whatever happens; return what it left behind.
+
+        Every way a run can end (success, a plan error, Ctrl-C, SIGTERM, SIGHUP, an interlock
+        trip, a disk that fills) ends with every hazard made safe and read back, and a stop
+        document whose ``reason`` says what happened, in the JSON-lines file and the catalog.
+        """
         from bluesky.utils import RunEngineInterrupted
 
         docs: Documents = []
@@ -241,14 +309,16 @@ class Session:
             if not self.record or name not in ("event", "event_page"):
                 docs.append((name, doc))
 
+        state = _RunState(self.hazards())
+        watchdog = state.watchdog = self._watchdog(state.hazards)
+        self._state = state
         subs = [self.RE.subscribe(keep)]
         jsonl = catalog_writer = None
         if self.record:
-            jsonl = JsonLinesWriter(self.data_dir / "runs")
+            jsonl = JsonLinesWriter(self.data_dir / "runs", on_error=self._on_disk_error)
             catalog_writer = self._catalog_writer()
             subs += [self.RE.subscribe(jsonl), self.RE.subscribe(catalog_writer)]
         subs.append(self.RE.subscribe(_Progress(self.progress)))
-        watchdog = self._watchdog()
 
         def hook(msg: Any) -> None:
             if watchdog is not None and msg.command == "set":
@@ -257,12 +327,12 @@ class Session:
                 msg_log(self.loop.time(), msg)
 
         self.RE.msg_hook = hook
-        self._interrupt = None
-        old_handler = None
+        old_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in STOP_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
         t_wall, t_loop = time.perf_counter(), self.loop.time()
-        exit_status, reason = "success", ""
+        reason = ""
         try:
             if watchdog is not None:
                 self.call(_start(watchdog))
@@ -270,11 +340,8 @@ class Session:
             try:
                 self.RE(plan, **(md or {}))
             except RunEngineInterrupted:
-                why = (watchdog.reason if watchdog else None) or self._interrupt or "paused"
-                if watchdog and watchdog.reason:
-                    why = f"interlock tripped: {why}"
                 try:
-                    self.RE.abort(reason=why)
+                    self.RE.abort(reason=state.why() or "paused")
                 except Exception as exc:
                     logger.error("abort cleanup raised: %s", exc)
             except Exception as exc:  # plan failure: the stop document has it, as bluesky words it
@@ -284,20 +351,32 @@ class Session:
             self._set_accelerate(False)
             if watchdog is not None:
                 self.loop.call_soon_threadsafe(watchdog.cancel)
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
             self.RE.msg_hook = None
             for token in subs:
                 self.RE.unsubscribe(token)
+            if not state.swept:  # no run reached its close (it never opened, or the engine broke)
+                state.safe_state_errors.extend(self._sweep_after(state))
             if catalog_writer is not None:
                 catalog_writer.drain()
             if jsonl is not None:
                 jsonl.close()
+            self._state = None
         stop = next((d for n, d in docs if n == "stop"), {})
         start = next((d for n, d in docs if n == "start"), {})
         exit_status = stop.get("exit_status", "fail" if docs else "not started")
-        ours = f"interlock tripped: {watchdog.reason}" if watchdog and watchdog.reason else self._interrupt
-        reason = ours or reason or stop.get("reason", "")
+        reason = state.why() or reason or stop.get("reason", "")
+        if state.safe_state_errors and "SAFE STATE NOT CONFIRMED" not in reason:
+            reason = (
+                (f"{reason}; " if reason else "") + "SAFE STATE NOT CONFIRMED: " + "; ".join(state.safe_state_errors)
+            )
+        files = [self.data_dir / "runs" / f"{uid}.jsonl" for uid in uids] if self.record else []
+        catalog_errors = _take(catalog_writer.errors) if catalog_writer else []
+        if catalog_errors:
+            catalog_errors += self._repair(files)
+        if catalog_writer is not None and not catalog_writer.alive:
+            self._writer = None  # a new worker for the next run
         return RunOutcome(
             uid=start.get("uid"),
             exit_status=exit_status,
@@ -306,14 +385,96 @@ class Session:
             virtual_s=self.loop.time() - t_loop,
             wall_s=time.perf_counter() - t_wall,
             jsonl=(self.data_dir / "runs" / f"{start['uid']}.jsonl") if self.record and start else None,
-            catalog_errors=_take(catalog_writer.errors) if catalog_writer else [],
-            safe_state_errors=list(watchdog.safe_errors) if watchdog else [],
-            files=[self.data_dir / "runs" / f"{uid}.jsonl" for uid in uids] if self.record else [],
+            catalog_errors=catalog_errors,
+            safe_state_errors=list(state.safe_state_errors),
+            files=files,
+            disk_error=jsonl.error if jsonl is not None else None,
         )
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        self._interrupt = "interrupted by the operator (Ctrl-C)"
+    def _sweep_after(self, state: _RunState) -> list[str]:
+        try:
+            return self.call(make_all_safe(state.hazards), timeout=120)
+        except Exception as exc:
+            return [f"make-safe after the run: {type(exc).__name__}: {exc}"]
+
+    def _repair(self, files: list[Path]) -> list[str]:
+        """Complete the catalog from the JSON-lines files after a failed catalog write."""
+        from labctl.catalog import open_catalog, repair_run
+
+        notes = []
+        try:
+            with open_catalog(self.data_dir) as client:
+                for path in files:
+                    if path.exists():
+                        notes.append(f"{path.stem}: catalog {repair_run(client, path)} from its JSON-lines file")
+        except Exception as exc:
+            notes.append(f"catalog not repaired ({type(exc).__name__}: {exc}); run `labctl runs repair`")
+        return notes
+
+    def _interrupt_run(self, why: str) -> None:
+        """End the running plan with this reason, from any thread (signal handler, writer)."""
+        state = self._state
+        if state is None or state.interrupt is not None:
+            return
+        state.interrupt = why
         threading.Thread(target=lambda: _quiet(lambda: self.RE.request_pause(defer=False)), daemon=True).start()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._interrupt_run(SIGNAL_REASONS.get(signum, f"stopped by signal {signum}"))
+
+    def _on_disk_error(self, message: str) -> None:
+        self._interrupt_run(f"disk: {message}")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SIGNAL_REASONS = {
+    signal.SIGINT: "interrupted by the operator (Ctrl-C)",
+    signal.SIGTERM: "terminated (SIGTERM: the system, a scheduler or a service manager asked labctl to stop)",
+    signal.SIGHUP: "hung up (SIGHUP: the terminal or the session that started labctl closed)",
+}
+
+
+@dataclass
+class _RunState:
+    """What a run's end needs to know: its hazards, its watchdog, and why it was stopped."""
+
+    hazards: list[Hazard]
+    watchdog: Watchdog | None = None
+    interrupt: str | None = None
+    swept: bool = False
+    safe_state_errors: list[str] = field(default_factory=list)
+
+    def why(self) -> str | None:
+        """The reason labctl ended the run (None: it ended on its own)."""
+        if self.watchdog is not None and self.watchdog.reason:
+            return f"interlock tripped: {self.watchdog.reason}"
+        return self.interrupt
+
+
+async def _all_well() -> str | None:
+    return None
+
+
+async def make_all_safe(hazards: list[Hazard]) -> list[str]:
+    """Make every hazard safe, each on its own, then read each back; the failures, by name."""
+    failures: list[str] = []
+    for hazard in hazards:
+        try:
+            await hazard.make_safe()
+        except Exception as exc:
+            failures.append(f"{hazard.name}: could not be made safe ({type(exc).__name__}: {exc})")
+            continue
+        if hazard.confirm is None:
+            continue
+        try:
+            why = await hazard.confirm()
+        except Exception as exc:
+            why = f"{hazard.name}: read-back failed ({type(exc).__name__}: {exc})"
+        if why:
+            failures.append(why)
+    for failure in failures:
+        logger.error("safe state not reached: %s", failure)
+    return failures
 
 
 async def _cancel_tasks() -> None:
