@@ -118,6 +118,14 @@ class GasChromatograph(StandardReadable):
             self.loop_pressure = soft_signal_r_and_setter(float, loop_pressure_pa, units="Pa")[0]
         super().__init__(name=name)
 
+    async def check_connection(self) -> dict[str, Any]:
+        """One exchange with the trigger box, which no signal of this device reads: the box's
+        firmware version and the GC's Ready line, keyed like readings.  A silent box raises the
+        transport's error, which names the box and its address (``labctl devices check``)."""
+        version = await self.trigger_box.version()
+        ready = await self.trigger_box.gpio(self.ready_channel)
+        return {f"{self.name}-trigger_box_version": version, f"{self.name}-ready": ready}
+
     async def _existing(self) -> set[str]:
         def scan() -> set[str]:
             if not self.export_dir.is_dir():

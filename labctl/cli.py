@@ -862,7 +862,14 @@ def sim_serve(
 
 @devices_app.command("check")
 def devices_check(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
-    """Connect to each instrument of a bench and read it once; report what answers."""
+    """Connect to each instrument of a bench and exchange with it once; report what answers.
+
+    Each device is read with its readable parts (a fluorometer's monochromator), and a device
+    with an instrument no signal reads (the GC's relay box) is asked through ``check_connection``.
+    Exits 1 naming every device whose instrument does not answer.
+    """
+    from ophyd_async.core import StandardReadable
+
     from labctl.catalog import resolve_data_dir
     from labctl.config import BenchError, load_bench
     from labctl.session import Session
@@ -881,9 +888,15 @@ def devices_check(bench: BenchOpt = "sim", data_dir: DataDirOpt = None, as_json:
             _fail(f"could not open bench {cfg.name}: {exc}")
         for name, dev in bench_obj.devices.items():
             try:
-                reading = session.call(dev.read(), timeout=30)
-                config = session.call(dev.read_configuration(), timeout=30)
-                values = {k: v["value"] for k, v in {**reading, **config}.items()}
+                values: dict[str, Any] = {}
+                exchange = getattr(dev, "check_connection", None)
+                if exchange is not None:
+                    values.update(session.call(exchange(), timeout=60))
+                parts = [dev, *(c for _, c in dev.children() if isinstance(c, StandardReadable))]
+                for part in parts:
+                    reading = session.call(part.read(), timeout=30)
+                    config = session.call(part.read_configuration(), timeout=30)
+                    values.update({k: v["value"] for k, v in {**reading, **config}.items()})
                 results.append({"device": name, "ok": True, "values": values})
             except Exception as exc:
                 results.append({"device": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"})

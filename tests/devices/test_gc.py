@@ -8,7 +8,7 @@ import pytest
 
 from devices.drivers.numato_relay import NumatoRelay
 from devices.gc import GasChromatograph, GcTimeoutError, PeakAmount
-from devices.transports import InProcessTransport
+from devices.transports import InProcessTransport, InstrumentNotResponding
 from sim.gc import GcSimulator
 
 
@@ -57,3 +57,19 @@ async def test_no_export_is_a_clear_timeout(gc_and_sim):
     sim.stall_exports(True)
     with pytest.raises(GcTimeoutError, match="no chromatogram appeared"):
         await gc.trigger()
+
+
+async def test_check_connection_asks_the_relay_box_its_version_and_the_ready_line(gc_and_sim):
+    gc, _sim = gc_and_sim
+    assert await gc.check_connection() == {"gc-trigger_box_version": "00000008", "gc-ready": True}
+
+
+async def test_check_connection_of_a_silent_relay_box_names_the_gc_and_its_address(gc_and_sim):
+    gc, sim = gc_and_sim
+    sim.inject_silence(True)
+    with pytest.raises(InstrumentNotResponding) as err:
+        await gc.check_connection()
+    assert str(err.value) == (
+        "gc at inprocess://GcSimulator did not respond to 'ver' after 4 attempts (no reply); check that it is "
+        "powered, cabled and in remote mode, and that the address in the bench file is right"
+    )
