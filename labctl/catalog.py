@@ -460,6 +460,9 @@ def unclosed_runs(data_dir: Path) -> list[Path]:
     return [p for p in sorted(folder.glob("*.jsonl")) if not jsonl_closed(p) and not is_locked(p)]
 
 
+INTERRUPTED = "interrupted"
+
+
 def close_unclosed_run(path: Path) -> dict[str, Any] | None:
     """Append the stop document a killed run never wrote: ``exit_status='abort'``, the reason, the
     bench time of its last point, and the events it has per stream.  A torn last line is cut off
@@ -475,6 +478,7 @@ def close_unclosed_run(path: Path) -> dict[str, Any] | None:
     streams: dict[str, str] = {}
     counts: dict[str, int] = {}
     last = 0.0
+    bench_s: float | None = None  # the bench clock's elapsed time at the last point, where recorded
     for name, doc in read_jsonl(path):
         if name == "start":
             start = doc
@@ -482,26 +486,25 @@ def close_unclosed_run(path: Path) -> dict[str, Any] | None:
         elif name == "descriptor":
             streams[doc["uid"]] = doc.get("name", "primary")
             counts.setdefault(streams[doc["uid"]], 0)
-        elif name == "event":
-            counts[streams.get(doc["descriptor"], "primary")] = (
-                counts.get(streams.get(doc["descriptor"], "primary"), 0) + 1
-            )
-            last = max(last, float(doc.get("time", 0.0)))
-        elif name == "event_page":
+        elif name in ("event", "event_page"):
             stream = streams.get(doc["descriptor"], "primary")
-            counts[stream] = counts.get(stream, 0) + len(doc.get("seq_num", []))
-            last = max([last, *map(float, doc.get("time", []))])
+            times = doc["time"] if name == "event_page" else [doc["time"]]
+            counts[stream] = counts.get(stream, 0) + len(times)
+            last = max([last, *map(float, times)])
+            elapsed = doc["data"].get("clock-elapsed")
+            if elapsed is not None:
+                bench_s = max(bench_s or 0.0, *(elapsed if name == "event_page" else [elapsed]))
     if start is None:
         return None
-    elapsed = last - float(start.get("time", last))
+    elapsed_s = bench_s if bench_s is not None else last - float(start.get("time", last))
     stop = {
         "run_start": start["uid"],
         "time": last,
         "uid": str(uuid.uuid4()),
         "exit_status": "abort",
         "reason": (
-            f"interrupted: labctl stopped without closing the run (killed, or the power failed); "
-            f"closed when labctl next started; its last point is at {_hms(elapsed)} of bench time"
+            f"{INTERRUPTED}: labctl stopped without closing the run (killed, or the power failed); it was "
+            f"closed when labctl next started; its last point is at {hms(elapsed_s)} of bench time"
         ),
         "num_events": counts,
     }
@@ -512,7 +515,7 @@ def close_unclosed_run(path: Path) -> dict[str, Any] | None:
     return stop
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
     s = int(max(seconds, 0))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 

@@ -6,8 +6,11 @@ that need them, so ``labctl --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +45,57 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _data_dir(data_dir: Path | None, *, write: bool = True) -> Path:
+    """The data folder, made if needed, or a clear refusal (a file, a read-only folder)."""
+    from labctl.catalog import resolve_data_dir
+
+    try:
+        ddir = resolve_data_dir(data_dir)
+    except OSError as exc:
+        _fail(f"data folder {data_dir}: {exc.strerror or exc}; give --data-dir a folder you can write to")
+    if write and not os.access(ddir, os.W_OK | os.X_OK):
+        _fail(f"data folder {ddir} is not writable; give --data-dir a folder you can write to")
+    return ddir
+
+
+def _recover(ddir: Path) -> None:
+    """Close the runs a killed labctl left open and complete the catalog from their files."""
+    from labctl.catalog import repair_data_dir, unclosed_runs
+
+    torn = unclosed_runs(ddir)
+    if not torn:
+        return
+    for uid, what in repair_data_dir(ddir, [p.stem for p in torn]).items():
+        typer.echo(f"run {uid[:8]} never closed (labctl was killed or lost power): closed, catalog {what}", err=True)
+
+
+# Bytes a recorded point takes in the JSON-lines file and the catalog together, and a spectrum.
+_POINT_BYTES = 4_000
+_SPECTRUM_BYTES = 120_000
+_MARGIN_BYTES = 20_000_000
+
+
+def needed_bytes(kwargs: dict[str, Any]) -> int:
+    """Disk a recorded run needs, from the plan's timeline: its duration over its sampling interval
+    (points), its spectra, its cycles; with a margin for the reports and the catalog's pages."""
+    duration = float(kwargs.get("duration_s") or kwargs.get("hold_s") or 6 * 3600)
+    interval = min((float(v) for k, v in kwargs.items() if k.endswith("interval_s") and v), default=60.0)
+    spectra = duration / float(kwargs["spectrum_interval_s"]) if kwargs.get("spectrum_interval_s") else 0.0
+    points = (duration / interval + 1) * _POINT_BYTES + spectra * _SPECTRUM_BYTES
+    return int(points * int(kwargs.get("cycles") or 1)) + _MARGIN_BYTES
+
+
+def _check_space(ddir: Path, kwargs: dict[str, Any]) -> None:
+    import shutil
+
+    need, free = needed_bytes(kwargs), shutil.disk_usage(ddir).free
+    if free < need:
+        _fail(
+            f"not enough disk for this run in {ddir}: it needs about {need / 1e6:.0f} MB and {free / 1e6:.0f} MB "
+            "are free; free some space, or give --data-dir a folder on a larger disk"
+        )
 
 
 def _prepare(experiment: str, bench: str, params: list[str] | None) -> tuple[Any, Any, dict[str, Any]]:
@@ -90,7 +144,6 @@ def run(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Run an experiment on a bench; record it in the catalog and write its report."""
-    from labctl.catalog import resolve_data_dir
     from labctl.clock import parse_speed
     from labctl.session import Session, speed_for
 
@@ -99,20 +152,33 @@ def run(
         speed = speed_for(cfg.in_process, parse_speed(time_mode) if time_mode else None)
     except ValueError as exc:
         _fail(str(exc))
-    ddir = resolve_data_dir(data_dir)
-    with Session(data_dir=ddir, speed=speed, record=True, progress=progress and not as_json) as session:
+    ddir = _data_dir(data_dir)
+    _recover(ddir)
+    _check_space(ddir, kwargs)
+    # bluesky prints its pause and abort notices on stdout: keep stdout for the JSON alone
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet, Session(data_dir=ddir, speed=speed, record=True, progress=progress and not as_json) as session:
         bench_obj = session.open_bench(cfg)
         for note in bench_obj.notes:
             typer.echo(note, err=True)
+        unsafe = session.make_safe()
+        if unsafe:
+            _fail(f"bench {cfg.name} could not be made safe before the run: {'; '.join(unsafe)}", code=3)
         _validate(exp, bench_obj, kwargs)
         bench_obj.load_sample(**kwargs)
         md = bench_obj.metadata()
         md["time_mode"] = "real" if speed in (None, 1.0) else ("virtual" if math.isinf(speed) else f"x{speed:g}")
         outcome = session.run(exp.build(bench_obj, kwargs), md=md)
-        per_run = _per_run(exp, outcome, session, bench_obj, ddir)
-    campaign = _campaign(per_run, ddir, outcome)
+        try:
+            per_run = _per_run(exp, outcome, session, bench_obj, ddir)
+        except Exception as exc:  # a bug in analysis or reporting: the run itself is recorded
+            per_run = []
+            report_error = f"{type(exc).__name__}: {exc}"
+        else:
+            report_error = None
+    campaign = _campaign(per_run, ddir, outcome) if per_run else None
     figures = per_run[-1]["figures"] if per_run else None
-    error = per_run[-1]["analysis_error"] if per_run else "no run was opened"
+    error = per_run[-1]["analysis_error"] if per_run else (report_error or "no run was opened")
     files = per_run[-1]["report"] if per_run else {}
     result = {
         "uid": outcome.uid,
@@ -130,13 +196,30 @@ def run(
         "campaign": campaign,
         "catalog_errors": outcome.catalog_errors,
         "safe_state_errors": outcome.safe_state_errors,
+        "disk_error": outcome.disk_error,
     }
-    if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
-    else:
-        _print_run_summary(result)
-    if outcome.exit_status != "success":
-        raise typer.Exit(1)
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the run is on disk
+        if as_json:
+            typer.echo(json.dumps(result, indent=2, default=str))
+        else:
+            _print_run_summary(result)
+    if outcome.exit_status != "success" or outcome.safe_state_errors or report_error:
+        raise typer.Exit(_exit_code(outcome.reason, outcome.safe_state_errors))
+
+
+def _exit_code(reason: str, safe_state_errors: list[str]) -> int:
+    """128 + the signal that ended the run (the shell's convention), 4 when the safe state was not
+    confirmed, else 1."""
+    import signal as sig
+
+    from labctl.session import SIGNAL_REASONS
+
+    if safe_state_errors:
+        return 4
+    for signum, text in SIGNAL_REASONS.items():
+        if reason.startswith(text):
+            return 128 + int(signum) if signum != sig.SIGINT else 130
+    return 1
 
 
 def _per_run(exp: Any, outcome: Any, session: Any, bench_obj: Any, ddir: Path | None) -> list[dict[str, Any]]:
@@ -497,7 +580,18 @@ def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]
 
 
 # -- runs ------------------------------------------------------------------------------------
+_UID = re.compile(r"[0-9a-fA-F-]{1,36}")
+
+
+def _check_uid(uid: str) -> str:
+    """A run uid or a prefix of one: hex digits and dashes only (never a path)."""
+    if not _UID.fullmatch(uid or ""):
+        _fail(f"run uid {uid!r} is not a uid or a prefix of one (hex digits and '-'); see 'labctl runs list'")
+    return uid
+
+
 def _find_run(client: Any, uid: str) -> Any:
+    _check_uid(uid)
     if uid in client:
         return client[uid]
     matches = [k for k in client if k.startswith(uid)]
@@ -511,10 +605,12 @@ def _find_run(client: Any, uid: str) -> Any:
 @runs_app.command("list")
 def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int = 50) -> None:
     """List the runs in the catalog, newest last."""
-    from labctl.catalog import open_catalog, resolve_data_dir
+    from labctl.catalog import open_catalog
 
+    ddir = _data_dir(data_dir)
+    _recover(ddir)
     rows = []
-    with open_catalog(resolve_data_dir(data_dir)) as client:
+    with open_catalog(ddir) as client:
         for uid in list(client)[-limit:]:
             md = client[uid].metadata
             start, stop = md.get("start", {}), md.get("stop") or {}
@@ -554,11 +650,17 @@ def runs_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False, limit: int 
 
 def _run_figures(run: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any, dict[str, Any] | None, str | None]:
     """start, stop, H2 series (or None), tables, figures of merit, analysis error of a catalog run."""
-    from labctl.experiments import tables_from_catalog
+    from labctl.experiments import CatalogReadError, tables_from_catalog
 
     start = dict(run.metadata.get("start", {}))
     stop = dict(run.metadata.get("stop") or {})
-    tables = tables_from_catalog(run)
+    try:
+        tables = tables_from_catalog(run)
+    except CatalogReadError as exc:
+        _fail(
+            f"{exc}; nothing was written. If the data folder was moved, open it once with this labctl (it "
+            "re-points the catalog), or run 'labctl runs repair UID' to rebuild the run from its JSON-lines file"
+        )
     return (start, stop, *_figures_of(start, tables))
 
 
@@ -579,9 +681,12 @@ def _figures_of(start: dict[str, Any], tables: Any) -> tuple[Any, Any, dict[str,
 @runs_app.command("show")
 def runs_show(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """Show a run's metadata, exit status and figures of merit."""
-    from labctl.catalog import open_catalog, resolve_data_dir
+    from labctl.catalog import open_catalog
 
-    with open_catalog(resolve_data_dir(data_dir)) as client:
+    _check_uid(uid)
+    ddir = _data_dir(data_dir)
+    _recover(ddir)
+    with open_catalog(ddir) as client:
         run = _find_run(client, uid)
         start, stop, _, _, figures, error = _run_figures(run)
     out = {
@@ -626,58 +731,60 @@ def runs_export(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Export a run's stream as CSV (read back through Tiled/xarray) or its documents as JSON lines."""
-    from labctl.catalog import open_catalog, resolve_data_dir
+    from labctl.catalog import open_catalog
 
-    ddir = resolve_data_dir(data_dir)
+    if fmt not in ("csv", "jsonl"):
+        _fail(f"--format {fmt!r} is not supported; use csv or jsonl")
+    ddir = _data_dir(data_dir, write=False)
     with open_catalog(ddir) as client:
         run = _find_run(client, uid)
         full = run.metadata["start"]["uid"]
         if fmt == "csv":
             if stream not in run:
                 _fail(f"run {full[:8]} has no stream {stream!r}; streams: {', '.join(run)}")
-            df = run[stream].read().to_dataframe()
-            text = df.to_csv()
-        elif fmt == "jsonl":
+            try:
+                text = run[stream].read().to_dataframe().to_csv()
+            except Exception as exc:
+                _fail(
+                    f"run {full[:8]} stream {stream!r} could not be read from the catalog ({exc}); "
+                    f"'labctl runs repair {full[:8]}' rebuilds it from its JSON-lines file"
+                )
+        else:
             src = ddir / "runs" / f"{full}.jsonl"
             if not src.exists():
                 _fail(f"{src} is missing")
-            text = src.read_text(encoding="utf-8")
-        else:
-            _fail(f"--format {fmt!r} is not supported; use csv or jsonl")
+            text = src.read_text(encoding="utf-8", errors="replace")
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+    except OSError as exc:
+        _fail(f"could not write {output}: {exc.strerror or exc}; give --output a path in a folder you can write to")
+    typer.echo(f"wrote {output}", err=True)
 
 
 @runs_app.command("report")
 def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """(Re)write a run's report files (figures of merit, Markdown, plot) from the catalog.
 
-    A run that never closed (the computer crashed or lost power) is reported from its
-    JSON-lines file, which holds every point written before the end.
+    A run that never closed (the computer crashed or lost power) is closed from its JSON-lines
+    file first, which holds every point written before the end.  A run whose data cannot be
+    read is refused: its earlier report is never overwritten with empty figures.
     """
-    from labctl.catalog import open_catalog, resolve_data_dir
+    from labctl.catalog import open_catalog
     from labctl.report import write_report
 
-    ddir = resolve_data_dir(data_dir)
-    torn = _torn_run(ddir, uid)
-    if torn is not None:
-        start, stop, series, tables, figures, error = torn
-    else:
-        with open_catalog(ddir) as client:
-            run = _find_run(client, uid)
-            start, stop, series, tables, figures, error = _run_figures(run)
-    files = write_report(
-        ddir / "reports" / start["uid"],
-        start=start,
-        stop=stop,
-        figures=figures,
-        series=series,
-        tables=tables,
-        error=error,
-    )
+    _check_uid(uid)
+    ddir = _data_dir(data_dir)
+    _recover(ddir)
+    with open_catalog(ddir) as client:
+        run = _find_run(client, uid)
+        start, stop, series, tables, figures, error = _run_figures(run)
+    folder = (ddir / "reports" / _check_uid(str(start.get("uid", "")))).resolve()
+    if folder.parent != (ddir / "reports").resolve():
+        _fail(f"run {uid!r} names a report folder outside {ddir / 'reports'}; refused")
+    files = write_report(folder, start=start, stop=stop, figures=figures, series=series, tables=tables, error=error)
     if as_json:
         typer.echo(json.dumps({k: str(v) for k, v in files.items()}, indent=2))
     else:
@@ -685,33 +792,31 @@ def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False)
             typer.echo(f"{kind}: {path}")
 
 
-def _torn_run(ddir: Path, uid: str) -> tuple[Any, ...] | None:
-    """The figures of a run whose JSON-lines file has no stop document (None if it closed normally)."""
-    from labctl.catalog import read_jsonl
-    from labctl.experiments import tables_from_documents
+@runs_app.command("repair")
+def runs_repair(
+    uids: Annotated[list[str] | None, typer.Argument(help="run uids (default: every run in the data folder)")] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close runs that never closed and complete the catalog from the JSON-lines files (idempotent)."""
+    from labctl.catalog import repair_data_dir
 
-    files = sorted((ddir / "runs").glob(f"{uid}*.jsonl"))
-    if len(files) != 1 or _closed(files[0]):
-        return None
-    docs = list(read_jsonl(files[0]))
-    if not docs or docs[0][0] != "start":
-        return None
-    start = docs[0][1]
-    last = max((d.get("time", 0.0) for n, d in docs if n == "event"), default=start.get("time", 0.0))
-    stop = {
-        "exit_status": "interrupted",
-        "reason": f"the run never closed (crash or power loss); data up to {_hms(last - start.get('time', last))} "
-        "after the start are kept",
-    }
-    return (start, stop, *_figures_of(start, tables_from_documents(docs)))
-
-
-def _closed(path: Path) -> bool:
-    """Whether a run's JSON-lines file ends with its stop document (read from its tail only)."""
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - 65536))
-        lines = [line for line in fh.read().splitlines() if line.strip()]
-    return bool(lines) and lines[-1].startswith(b'{"name": "stop"')
+    ddir = _data_dir(data_dir)
+    full = []
+    for uid in uids or []:
+        _check_uid(uid)
+        found = sorted((ddir / "runs").glob(f"{uid}*.jsonl"))
+        if len(found) != 1:
+            _fail(f"run {uid!r}: {'no' if not found else len(found)} JSON-lines files match in {ddir / 'runs'}")
+        full.append(found[0].stem)
+    done = repair_data_dir(ddir, full or None)
+    if as_json:
+        typer.echo(json.dumps(done, indent=2))
+    else:
+        for uid, what in done.items():
+            typer.echo(f"{uid}: {what}")
+    if any(what.startswith("failed") for what in done.values()):
+        raise typer.Exit(1)
 
 
 # -- calibrations ------------------------------------------------------------------------------

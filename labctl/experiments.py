@@ -202,14 +202,28 @@ def tables_from_documents(docs: list[tuple[str, dict[str, Any]]]) -> Tables:
     return {s: {k: np.asarray(v) for k, v in cols.items()} for s, cols in rows.items()}
 
 
+class CatalogReadError(RuntimeError):
+    """A run's data that the catalog holds but cannot read (moved storage, a damaged file)."""
+
+
 def tables_from_catalog(run: Any) -> Tables:
-    """Event data by stream and field, read back through the Tiled client (xarray)."""
+    """Event data by stream and field, read back through the Tiled client (xarray).
+
+    A stream the catalog cannot read is an error, never "no data": figures computed from
+    nothing would replace good ones.
+    """
     out: Tables = {}
     for stream in run:
-        try:
-            ds = run[stream].read()
-        except Exception:  # an empty or unreadable stream
+        node = run[stream]
+        if "internal" not in getattr(node, "base", node):  # a stream declared but never given an event
             continue
+        try:
+            ds = node.read()
+        except Exception as exc:
+            uid = run.metadata.get("start", {}).get("uid", "?")
+            raise CatalogReadError(
+                f"run {uid[:8]}: stream {stream!r} could not be read from the catalog ({type(exc).__name__}: {exc})"
+            ) from exc
         out[stream] = {k: np.asarray(ds[k].values) for k in ds.data_vars}
     return out
 

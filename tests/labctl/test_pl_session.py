@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.catalog import read_jsonl
+from labctl.catalog import hms, open_catalog, read_jsonl
 from labctl.experiments import get_experiment, tables_from_documents
 from sim.photophysics import find_material
 
@@ -155,6 +155,13 @@ def test_a_crash_at_hour_7_leaves_7_hours_readable(tmp_path):
     )  # fmt: skip
     files = json.loads(res.stdout)
     report = json.loads(Path(files["json"]).read_text())
-    assert report["exit_status"] == "interrupted" and "never closed" in report["reason"]
+    assert report["exit_status"] == "abort"
+    assert report["reason"] == (
+        "interrupted: labctl stopped without closing the run (killed, or the power failed); it was closed when "
+        f"labctl next started; its last point is at {hms(t[-1])} of bench time"
+    )
     assert report["figures"]["points"] == len(t)
     assert Path(files["plot"]).name == "photostability.png"
+    # ... and the catalog now holds every point the file has
+    with open_catalog(tmp_path) as client:
+        assert len(client[start["uid"]]["primary"].read()["clock-elapsed"]) == len(t)
