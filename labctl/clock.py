@@ -7,9 +7,11 @@ The RunEngine owns one asyncio loop; every device and simulator reads time from 
   is ready to run, so a 12-hour plan of sleeps and polls finishes as fast as the CPU allows.
 * ``VirtualTimeLoop(speed=60)`` runs 60 virtual seconds per wall second instead (a watchable demo).
 
-While a worker thread is busy on the loop's behalf (``run_in_executor``/``asyncio.to_thread``,
-e.g. a file read), the clock does not jump: the loop waits for real, so a pending blocking call
-is never overtaken by a timeout that has not truly elapsed.
+In virtual time the clock is exact: it stands still while code on the loop runs and moves only
+when it jumps to the next timer, so a plan's timeline does not depend on how loaded the machine
+is.  While a worker thread is busy on the loop's behalf (``run_in_executor``/``asyncio.to_thread``,
+e.g. a file read), the clock does not jump: the loop waits for real and counts that wait, so a
+pending blocking call is never overtaken by a timeout, and one that hangs still times out.
 """
 
 from __future__ import annotations
@@ -34,8 +36,13 @@ class _JumpingSelector(selectors.DefaultSelector):
         if timeout is None or timeout <= 0 or not loop.accelerate:
             return super().select(timeout)
         if loop._executor_busy():
-            # Real work in a thread: wait for real, in short slices.
-            return super().select(min(timeout / loop.speed, 0.01))
+            # Real work in a thread: wait for real, in short slices, and let the clock count the
+            # wait (a blocking call that hangs must still meet its timeout).
+            start = time.monotonic()
+            events = super().select(min(timeout / loop.speed, 0.01) if math.isfinite(loop.speed) else 0.01)
+            if loop._frozen is not None:
+                loop._advance(time.monotonic() - start)
+            return events
         if math.isinf(loop.speed):
             events = super().select(0)
             if not events:
@@ -66,15 +73,34 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             raise ValueError(f"speed must be > 0 (virtual s per wall s), got {speed}")
         super().__init__(_JumpingSelector(lambda: self))
         self.speed = speed
-        self.accelerate = True
         self._offset = 0.0
+        self._frozen: float | None = None  # virtual time while it stands still between jumps
         self._executor_futures: set[Any] = set()
+        self.accelerate = True
+
+    @property
+    def accelerate(self) -> bool:
+        return self._accelerate
+
+    @accelerate.setter
+    def accelerate(self, on: bool) -> None:
+        now = self.time()
+        self._accelerate = on
+        if on and math.isinf(self.speed):
+            self._frozen = now
+        else:
+            self._frozen = None
+            self._offset = now - super().time()
 
     def _advance(self, seconds: float) -> None:
-        self._offset += seconds
+        if self._frozen is not None:
+            self._frozen += seconds
+        else:
+            self._offset += seconds
 
     def time(self) -> float:
-        return super().time() + self._offset
+        frozen = self._frozen
+        return frozen if frozen is not None else super().time() + self._offset
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
         fut = super().run_in_executor(executor, func, *args)

@@ -149,16 +149,14 @@ async def test_check_safe_reports_an_instrument_error(led_and_sim: tuple[LedSour
 
 async def test_set_on_waits_for_the_current_to_settle() -> None:
     loop = asyncio.get_running_loop()
-    sim = DC2200Simulator(loop.time, settle_time_s=1.0)
+    sim = DC2200Simulator(loop.time, settle_time_s=0.95)
     led = await make(sim)
     await led.current.set(0.4)
     t0 = loop.time()
     await led.set(LampState.ON)
-    # The current reaches the setpoint 1.0 s after output on and set() polls every 0.1 s: done at
-    # the poll 1.0 s after.  The virtual clock also counts the wall time the loop spends working
-    # between timers (under 1 ms here); 0.05 s allows a loaded machine and still tells 1.0 s from
-    # a poll early (0.9 s) or late (1.1 s).
-    assert loop.time() - t0 == pytest.approx(1.0, abs=0.05)
+    # The current reaches the setpoint 0.95 s after output on and set() polls every 0.1 s: done at
+    # the first poll after that, 1.0 s after (virtual time is exact: it stands still between timers).
+    assert loop.time() - t0 == pytest.approx(1.0, abs=1e-9)
     assert sim.applied_current == pytest.approx(0.4)
 
 

@@ -162,4 +162,4 @@ def test_a_staged_bench_clock_reads_the_loop_clock_on_every_read():
         loop.close()
     # 1800 s of virtual time, plus the wall time the virtual clock counts while the loop works
     # (microseconds here; 0.05 s allows for a loaded machine and is far below a sample interval)
-    assert elapsed == pytest.approx(1800.0, abs=0.05)
+    assert elapsed == pytest.approx(1800.0, abs=1e-9)

@@ -390,11 +390,11 @@ async def test_go_wave_polls_interpolated_positions() -> None:
     t0 = loop.time()
     assert await driver.go_wave(750) == 750.0  # 0.2 s + 250 nm / 250 nm/s = 1.2 s
     elapsed = loop.time() - t0
-    assert 1.2 <= elapsed <= 1.2 + 0.25 + 0.01
-    assert seen[0] == pytest.approx(500.0, abs=0.05)  # read at once, as the move starts
+    assert elapsed == pytest.approx(1.25, abs=1e-9)  # the first poll (every 0.25 s) after the move ends
+    assert seen[0] == 500.0  # read at once, as the move starts
     assert seen == sorted(seen) and len(seen) == 6
     # each intermediate reading is the linear interpolation at the time it was taken
-    assert seen[1] == pytest.approx(500 + 250 * 0.25 / 1.2, abs=0.05)
+    assert seen[1] == pytest.approx(500 + 250 * 0.25 / 1.2, abs=1e-6)
     assert sim.wavelength_nm() == 750.0 and not sim.moving()
 
 
