@@ -411,6 +411,7 @@ def dry_run(
             timeline.append({"t": t, "command": msg.command, "object": obj, "args": [str(a) for a in msg.args]})
 
     with (
+        contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext(),
         tempfile.TemporaryDirectory(prefix="labctl-dry-") as tmp,
         Session(data_dir=Path(tmp), speed=math.inf, record=False) as session,
     ):
