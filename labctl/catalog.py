@@ -167,6 +167,8 @@ class Catalog:
         d = self.data_dir
         (d / "files").mkdir(parents=True, exist_ok=True)
         db = d / "catalog.db"
+        if db.exists() and _unfinished(db):
+            _set_aside(db)
         if db.exists():
             relocate_catalog(d)
         with warnings.catch_warnings():
@@ -185,6 +187,42 @@ class Catalog:
             self._context.close()
             self._context = None
             self.client = None
+
+
+def _unfinished(db: Path) -> bool:
+    """Whether a catalog file's creation was cut short: Tiled stamps its revision last, after the tables.
+
+    Tiled creates a catalog in a ``tiled catalog init`` subprocess; a labctl killed meanwhile
+    (SIGKILL, a Ctrl-C) leaves an empty file, or tables with no stamp, which Tiled neither opens
+    nor finishes creating.  Anything else (a catalog in use, a damaged file) is left to Tiled.
+    """
+    if db.stat().st_size == 0:
+        return True
+    try:
+        con = sqlite3.connect(db, timeout=30)
+        try:
+            return con.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 0
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        return "no such table" in str(exc)
+    except sqlite3.Error:
+        return False
+
+
+def _set_aside(db: Path) -> None:
+    """Remove an empty catalog file, or rename one left unfinished, so that it is created again."""
+    if db.stat().st_size == 0:
+        db.unlink()
+        logger.warning("%s was empty (its creation was cut short); it is created again", db)
+        return
+    aside = db.with_name(f"{db.name}.unfinished-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("-wal", "-shm"):
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            side.rename(aside.with_name(aside.name + suffix))
+    db.rename(aside)
+    logger.warning("%s has no revision stamp (its creation was cut short): kept as %s, created again", db, aside.name)
 
 
 @contextmanager
