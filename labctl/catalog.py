@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import signal
 import sqlite3
@@ -616,6 +617,7 @@ def repair_run(client: Any, path: Path) -> str:
     uid, num_events = _jsonl_summary(path)
     if not uid:
         return "empty"
+    _check_run_uid(uid, path)
     if catalog_complete(client, uid, num_events or {}):
         return "ok"
     done = "rewritten" if uid in client else "added"
@@ -647,6 +649,16 @@ def ingest_jsonl(client: Any, path: Path) -> str:
     uid = ""
     for name, doc in read_jsonl(path):
         if name == "start":
-            uid = doc["uid"]
+            uid = _check_run_uid(doc["uid"], path)
         writer(name, doc)
+    return uid
+
+
+_RUN_UID = re.compile(r"[0-9a-fA-F-]{1,36}")
+
+
+def _check_run_uid(uid: Any, path: Path) -> str:
+    """A run file's start uid, if it is one (hex digits and '-'): the catalog takes it as a path."""
+    if not isinstance(uid, str) or not _RUN_UID.fullmatch(uid):
+        raise ValueError(f"{path.name}: its start document's uid {uid!r} is not a run uid; not put in the catalog")
     return uid

@@ -203,7 +203,7 @@ def run(
             typer.echo(json.dumps(result, indent=2, default=str))
         else:
             _print_run_summary(result)
-    if outcome.exit_status != "success" or outcome.safe_state_errors or report_error:
+    if outcome.exit_status != "success" or outcome.safe_state_errors or outcome.disk_error or report_error:
         raise typer.Exit(_exit_code(outcome.reason, outcome.safe_state_errors))
 
 

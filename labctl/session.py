@@ -321,6 +321,12 @@ class Session:
         subs.append(self.RE.subscribe(_Progress(self.progress)))
 
         def hook(msg: Any) -> None:
+            if self.RE.state == "pausing":
+                # A pause (Ctrl-C, a signal, a tripped interlock, a full disk) cancels the engine's
+                # task; on Python 3.11 asyncio.wait_for drops a cancel that lands as the read it
+                # awaits completes, and the engine would go on running the plan, 'pausing', to its
+                # end.  The engine takes this as the pause's cancel: it pauses before this message.
+                raise asyncio.CancelledError
             if watchdog is not None and msg.command == "set":
                 watchdog.poke()  # a hazard may just have become live (lamp lit, heater on)
             if msg_log is not None:
