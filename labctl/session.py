@@ -158,7 +158,8 @@ class Session:
         self.record = record
         self.progress = progress
         self.bench: Bench | None = None
-        self._writer: CatalogWriter | None = None
+        # the catalog writer starts now, so that its start-up overlaps opening the bench
+        self._writer: CatalogWriter | None = CatalogWriter(data_dir) if record else None
         self._state: _RunState | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
