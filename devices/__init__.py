@@ -1,1 +1,1 @@
-"""Ophyd-async devices of the bench and, under ``devices.drivers``, the instruments' wire protocols."""
+"""Ophyd-async devices of the bench and, under ``labctl.devices.drivers``, the instruments' wire protocols."""

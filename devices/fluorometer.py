@@ -25,7 +25,7 @@ What a plan sees:
 
 Saturation never raises here: it is read as ``saturated`` with ``suggested_integration_time``
 so that the point is kept; plans decide what to do.  A spectrometer that stops answering
-raises :class:`devices.transports.InstrumentNotResponding` from the trigger.
+raises :class:`labctl.devices.transports.InstrumentNotResponding` from the trigger.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
-from devices.drivers.cornerstone import CornerstoneDriver
-from devices.drivers.spectrometer import Spectrometer
-from devices.drivers.sr430 import MultichannelScaler, scaler_settings
+from labctl.devices.drivers.cornerstone import CornerstoneDriver
+from labctl.devices.drivers.spectrometer import Spectrometer
+from labctl.devices.drivers.sr430 import MultichannelScaler, scaler_settings
 
 SATURATION_FRACTION = 0.98  # a pixel at or above this fraction of full scale is saturated
 SCALER_FULL_BIN = 32767  # an SR430 bin stops counting here

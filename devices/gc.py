@@ -31,7 +31,7 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
-from devices.drivers.numato_relay import NumatoRelay
+from labctl.devices.drivers.numato_relay import NumatoRelay
 
 
 @dataclass(frozen=True)

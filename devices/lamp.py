@@ -22,7 +22,7 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
-from devices.drivers.oriel_lamp import LampDeviceError, LampMode, LampStatus, OrielLampDriver
+from labctl.devices.drivers.oriel_lamp import LampDeviceError, LampMode, LampStatus, OrielLampDriver
 
 
 class LampState(StrictEnum):

@@ -1,6 +1,6 @@
 """Photoreactor light source as an ophyd-async device: a mounted LED on a Thorlabs DC2200 driver.
 
-``LedSource`` has the plan-facing interface of :class:`devices.lamp.ArcLamp`: it is movable
+``LedSource`` has the plan-facing interface of :class:`labctl.devices.lamp.ArcLamp`: it is movable
 between ``LampState.ON`` and ``LampState.OFF``, keeps ``expect_on``, answers ``check_safe()``
 and refuses a setting above the bench limit with :class:`LampLimitError` before anything is
 sent.  ``set(ON)`` puts the DC2200 in constant-current mode, switches the output on and
@@ -27,8 +27,8 @@ from bluesky.protocols import Movable
 from ophyd_async.core import AsyncStatus, StandardReadable, soft_signal_r_and_setter, soft_signal_rw
 from ophyd_async.core import StandardReadableFormat as Format
 
-from devices.drivers.dc2200 import DC2200Driver, LedError
-from devices.lamp import LampIgnitionError, LampLimitError, LampState
+from labctl.devices.drivers.dc2200 import DC2200Driver, LedError
+from labctl.devices.lamp import LampIgnitionError, LampLimitError, LampState
 
 SETTLE_RELATIVE: float = 0.02  # readback within 2 % of the setpoint ...
 SETTLE_ABSOLUTE_A: float = 0.005  # ... or within 5 mA

@@ -2,7 +2,7 @@
 
 ``open_bench`` is the one place that reaches ``sim`` (and only when a simulated bench is asked
 for).  It also wires the GC's chromatogram processor: peak integration and the latest valid
-calibration per gas (``labctl.chromatography``).  On a simulated bench with
+calibration per gas (``labctl.analysis.chromatography``).  On a simulated bench with
 ``calibrations = "auto"`` the GC is calibrated once against the simulated instrument itself
 (standards injected, peaks integrated, lines fitted) and the result is saved like any other.
 """
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devices.gc import CalibrationRequest, PeakAmount
-from labctl.chromatography import (
+from labctl.analysis.chromatography import (
     DEFAULT_WINDOWS,
     Calibration,
     CalibrationError,
@@ -25,6 +24,7 @@ from labctl.chromatography import (
     read_chromatogram,
 )
 from labctl.config import SIM, BenchConfig
+from labctl.devices.gc import CalibrationRequest, PeakAmount
 
 # Standards injected to calibrate a simulated GC (µmol in the sample loop).
 SIM_STANDARDS_UMOL: Mapping[str, tuple[float, ...]] = {
@@ -205,7 +205,7 @@ def _model_kwargs(cfg: BenchConfig, export_dir: Path) -> dict[str, Any]:
 
 
 async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
-    from sim.bench import build_sim_bench
+    from labctl.sim.bench import build_sim_bench
 
     export_dir = data_dir / "sim" / cfg.name / "gc-export"
     cal_dir = calibration_folder(cfg, data_dir, simulated=True)
@@ -214,8 +214,8 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
     fluor_parts = None
     if cfg.fluorometer is not None:
-        from devices.drivers.spectrometer import Spectrometer
-        from devices.transports import InProcessTransport
+        from labctl.devices.drivers.spectrometer import Spectrometer
+        from labctl.devices.transports import InProcessTransport
 
         fc = cfg.fluorometer
         fsim = sim.start_fluorometer(
@@ -277,8 +277,8 @@ def read_responsivity(path: Path, wavelengths: Any) -> Any:
 def _light_source(cfg: BenchConfig, transport: Any, calibration: Any) -> Any:
     """The bench's light: an arc lamp on an Oriel supply, or an LED head on a DC2200 driver."""
     if cfg.lamp.is_led:
-        from devices.drivers.dc2200 import DC2200Driver
-        from devices.led import LedSource
+        from labctl.devices.drivers.dc2200 import DC2200Driver
+        from labctl.devices.led import LedSource
 
         return LedSource(
             DC2200Driver(transport, name="lamp"),
@@ -287,8 +287,8 @@ def _light_source(cfg: BenchConfig, transport: Any, calibration: Any) -> Any:
             calibration=cfg.lamp.calibration or calibration,
             name="lamp",
         )
-    from devices.drivers.oriel_lamp import OrielLampDriver
-    from devices.lamp import ArcLamp
+    from labctl.devices.drivers.oriel_lamp import OrielLampDriver
+    from labctl.devices.lamp import ArcLamp
 
     return ArcLamp(
         OrielLampDriver(transport),
@@ -316,9 +316,9 @@ async def _build_devices(
     ``person`` is who does the hand steps and enters values: (perform step, enter value);
     the terminal by default, the simulators on a simulated bench.
     """
-    from devices.drivers.numato_relay import NumatoRelay
-    from devices.gc import CalibrationStore, GasChromatograph
-    from devices.photoreactor import BenchClock, Photoreactor
+    from labctl.devices.drivers.numato_relay import NumatoRelay
+    from labctl.devices.gc import CalibrationStore, GasChromatograph
+    from labctl.devices.photoreactor import BenchClock, Photoreactor
 
     devices: dict[str, Any] = {
         "lamp": _light_source(cfg, lamp_transport, lamp_calibration),
@@ -344,14 +344,14 @@ async def _build_devices(
         "clock": BenchClock(name="clock"),
         "gc_calibration": CalibrationStore(processor.fit_and_save, name="gc_calibration"),
     }
-    from devices.operator import EnteredReading, Operator, terminal_person
+    from labctl.devices.operator import EnteredReading, Operator, terminal_person
 
     operator = Operator(*(person or terminal_person()), name="operator")
     devices["operator"] = operator
     if cfg.fluorometer is not None and fluor_parts is not None:
-        from devices.drivers.cornerstone import CornerstoneDriver
-        from devices.drivers.sr430 import MultichannelScaler
-        from devices.fluorometer import Fluorometer, Grating
+        from labctl.devices.drivers.cornerstone import CornerstoneDriver
+        from labctl.devices.drivers.sr430 import MultichannelScaler
+        from labctl.devices.fluorometer import Fluorometer, Grating
 
         fc = cfg.fluorometer
         devices["fluor"] = Fluorometer(
@@ -368,8 +368,8 @@ async def _build_devices(
             name="fluor",
         )
     if cfg.parr is not None:
-        from devices.drivers.parr4848 import ParrController, RegisterMap
-        from devices.parr import ParrReactor
+        from labctl.devices.drivers.parr4848 import ParrController, RegisterMap
+        from labctl.devices.parr import ParrReactor
 
         pc = cfg.parr
         map_path = Path(pc.register_map)
@@ -403,7 +403,7 @@ async def _build_devices(
 
 
 async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
-    from devices.transports import SerialTransport
+    from labctl.devices.transports import SerialTransport
 
     base = cfg.path.parent if cfg.path else Path.cwd()
     cal_dir = calibration_folder(cfg, data_dir, simulated=False)
@@ -413,7 +413,7 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         export_dir = base / export_dir
     fluor_parts = None
     if cfg.fluorometer is not None:
-        from devices.drivers.spectrometer import Spectrometer
+        from labctl.devices.drivers.spectrometer import Spectrometer
 
         fc = cfg.fluorometer
         spectrometer = Spectrometer.open_seabreeze(
@@ -432,7 +432,7 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
             responsivity,
         )
     if cfg.lamp.is_led:
-        from devices.transports import VisaTransport
+        from labctl.devices.transports import VisaTransport
 
         lamp_transport: Any = VisaTransport("lamp", cfg.lamp.address, timeout=cfg.lamp.timeout_s)
     else:
@@ -469,8 +469,8 @@ async def serve_simulators(
     controller as Modbus RTU over TCP); print a bench file that uses them."""
     import asyncio
 
-    from sim.bench import build_models
-    from sim.serve import bound_port, serve_simulator
+    from labctl.sim.bench import build_models
+    from labctl.sim.serve import bound_port, serve_simulator
 
     export_dir = data_dir / "sim" / f"{cfg.name}-served" / "gc-export"
     lamp_sim, _, gc_sim = build_models(**_model_kwargs(cfg, export_dir))
@@ -480,7 +480,7 @@ async def serve_simulators(
     parr_section = ""
     parr_server = None
     if cfg.parr is not None:
-        from sim.bench import start_parr
+        from labctl.sim.bench import start_parr
 
         _vessel, _controller, parr_server = await start_parr(
             volume_ml=cfg.parr.vessel_volume_ml, host=host, port=parr_port

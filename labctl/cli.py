@@ -114,7 +114,7 @@ def _prepare(experiment: str, bench: str, params: list[str] | None) -> tuple[Any
 def _validate(exp: Any, bench_obj: Any, kwargs: dict[str, Any]) -> list[str]:
     """Run the plan's own argument checks against the bench limits before anything moves."""
     from labctl.experiments import ParameterError
-    from plans.stubs import PlanArgumentError
+    from labctl.plans.stubs import PlanArgumentError
 
     try:
         return exp.check(bench_obj, kwargs)
@@ -225,7 +225,7 @@ def _exit_code(reason: str, safe_state_errors: list[str]) -> int:
 def _per_run(exp: Any, outcome: Any, session: Any, bench_obj: Any, ddir: Path | None) -> list[dict[str, Any]]:
     """Figures of merit (and, with a data folder, the report files) of each run in an outcome."""
     from labctl.experiments import h2_series, split_runs, tables_from_documents
-    from labctl.report import write_report
+    from labctl.reports.run_report import write_report
 
     out = []
     for docs in split_runs(outcome.documents):
@@ -272,7 +272,7 @@ def _campaign(per_run: list[dict[str, Any]], ddir: Path | None, outcome: Any) ->
     cycles = [r for r in per_run if r.get("cycle") is not None]
     if len(cycles) < 2 and not (cycles and outcome.start.get("plan_name") == "recycle"):
         return None
-    from labctl.cyclo_analysis import recycling_summary
+    from labctl.analysis.cycloaddition import recycling_summary
 
     conversions = [r["figures"]["conversion"] for r in cycles if r["figures"]]
     if not conversions:
@@ -281,7 +281,7 @@ def _campaign(per_run: list[dict[str, Any]], ddir: Path | None, outcome: Any) ->
     summary["run_uids"] = [r["uid"] for r in cycles]
     summary["campaign_id"] = outcome.start.get("campaign_id")
     if ddir is not None:
-        from labctl.report import plot_recycling
+        from labctl.reports.run_report import plot_recycling
 
         folder = ddir / "reports" / f"campaign-{summary['campaign_id']}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -311,7 +311,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from labctl.pl_report import PL_EXPERIMENTS, PL_LABELS
+    from labctl.reports.photoluminescence import PL_EXPERIMENTS, PL_LABELS
 
     c = Console(soft_wrap=True)
     sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
@@ -774,7 +774,7 @@ def runs_report(uid: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False)
     read is refused: its earlier report is never overwritten with empty figures.
     """
     from labctl.catalog import open_catalog
-    from labctl.report import write_report
+    from labctl.reports.run_report import write_report
 
     _check_uid(uid)
     ddir = _data_dir(data_dir)
@@ -823,9 +823,9 @@ def runs_repair(
 # -- calibrations ------------------------------------------------------------------------------
 def _calibration_records(bench: str, data_dir: Path | None) -> tuple[Path, dict[str, Any], dict[str, list[Any]]]:
     """(folder, in force by gas, history by gas newest last) of a bench's GC calibrations."""
+    from labctl.analysis.chromatography import Calibration, CalibrationError
     from labctl.bench import calibration_folder
     from labctl.catalog import resolve_data_dir
-    from labctl.chromatography import Calibration, CalibrationError
     from labctl.config import BenchError, load_bench
 
     try:

@@ -52,8 +52,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from devices.drivers.dc2200 import DRIVER_MAX_CURRENT_A
-from devices.drivers.oriel_lamp import CURRENT_MAX_A as ORIEL_MAX_CURRENT_A
+from labctl.devices.drivers.dc2200 import DRIVER_MAX_CURRENT_A
+from labctl.devices.drivers.oriel_lamp import CURRENT_MAX_A as ORIEL_MAX_CURRENT_A
 from labctl.units import UnitError, to_unit
 
 SIM = "sim"

@@ -255,7 +255,7 @@ def _light_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_h2(bench: Any, kwargs: dict[str, Any]) -> Any:
-    from plans.h2_evolution import h2_evolution
+    from labctl.plans.h2_evolution import h2_evolution
 
     d = bench.devices
     return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["clock"], **_light_defaults(bench, kwargs))
@@ -263,7 +263,7 @@ def _build_h2(bench: Any, kwargs: dict[str, Any]) -> Any:
 
 def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     """Times (s) and headspace µmol per gas of an H2 evolution run."""
-    from labctl.chromatography import headspace_amount_umol
+    from labctl.analysis.chromatography import headspace_amount_umol
 
     primary = tables.get("primary", {})
     if "clock-elapsed" not in primary:
@@ -310,7 +310,7 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
 
 
 def _analyze_h2(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.analysis import h2_figures_of_merit
+    from labctl.analysis.gas_phase import h2_figures_of_merit
 
     s = h2_series(start, tables)
     if s["lamp_on_s"] is None:
@@ -333,7 +333,7 @@ def _analyze_h2(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
 
 
 def _check_h2(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    from plans.h2_evolution import check_h2_evolution
+    from labctl.plans.h2_evolution import check_h2_evolution
 
     kwargs = _light_defaults(bench, kwargs)
     d = bench.devices
@@ -394,7 +394,7 @@ H2_EVOLUTION = Experiment(
 
 # -- CO2 photoreduction --------------------------------------------------------------------------
 def _build_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> Any:
-    from plans.co2_photoreduction import co2_photoreduction
+    from labctl.plans.co2_photoreduction import co2_photoreduction
 
     d = bench.devices
     return co2_photoreduction(
@@ -403,7 +403,7 @@ def _build_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _check_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    from plans.co2_photoreduction import check_co2_photoreduction, co2_photoreduction
+    from labctl.plans.co2_photoreduction import check_co2_photoreduction, co2_photoreduction
 
     d = bench.devices
     return run_check(
@@ -416,7 +416,7 @@ def _check_co2_photoreduction(bench: Any, kwargs: dict[str, Any]) -> list[str]:
 
 
 def _analyze_co2_photoreduction(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.analysis import co2_reduction_figures
+    from labctl.analysis.gas_phase import co2_reduction_figures
 
     s = h2_series(start, tables)
     if s["lamp_on_s"] is None:
@@ -463,19 +463,19 @@ def _cyclo_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_cyclo(bench: Any, kwargs: dict[str, Any]) -> Any:
-    from plans.co2_cycloaddition import co2_cycloaddition
+    from labctl.plans.co2_cycloaddition import co2_cycloaddition
 
     return co2_cycloaddition(*_parr_devices(bench), **_cyclo_defaults(bench, kwargs))
 
 
 def _build_recycle(bench: Any, kwargs: dict[str, Any]) -> Any:
-    from plans.co2_cycloaddition import recycle
+    from labctl.plans.co2_cycloaddition import recycle
 
     return recycle(*_parr_devices(bench), **_cyclo_defaults(bench, kwargs))
 
 
 def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    from plans.co2_cycloaddition import check_cycloaddition, co2_cycloaddition
+    from labctl.plans.co2_cycloaddition import check_cycloaddition, co2_cycloaddition
 
     reactor = _parr_devices(bench)[0]
     args = {"surface_metal_umol": None, **kwargs}  # filled from ICP-AES (or the model) when the plan is built
@@ -486,7 +486,7 @@ def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
 
 
 def _analyze_cyclo(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.cyclo_analysis import cycloaddition_figures
+    from labctl.analysis.cycloaddition import cycloaddition_figures
 
     nmr = tables.get("nmr", {}).get("nmr-value")
     if nmr is None or len(nmr) == 0:
@@ -663,11 +663,11 @@ def _fluor(bench: Any) -> Any:
 
 def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
     def check(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-        import plans.photoluminescence as pl
+        import labctl.plans.photoluminescence as pl
 
         checks = run_check(getattr(pl, f"check_{name}"), getattr(pl, name), (_fluor(bench),), kwargs)
         if bench.sim is not None:
-            from sim.photophysics import find_material
+            from labctl.sim.physics.photophysics import find_material
 
             try:
                 checks.append(f"simulated film: {find_material(kwargs['sample']).name}")
@@ -680,7 +680,7 @@ def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
 
 def _pl_build(name: str, *, operator: bool = False) -> Callable[[Any, dict[str, Any]], Any]:
     def build(bench: Any, kwargs: dict[str, Any]) -> Any:
-        import plans.photoluminescence as pl
+        import labctl.plans.photoluminescence as pl
 
         d = bench.devices
         devices = (_fluor(bench), d["operator"], d["clock"]) if operator else (_fluor(bench), d["clock"])
@@ -702,7 +702,7 @@ def _responsivity(tables: Tables) -> np.ndarray | None:
 
 
 def _analyze_emission(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.pl_analysis import spectrum_figures
+    from labctl.analysis.photoluminescence import spectrum_figures
 
     wl = _stream(tables, "primary", "fluor-spectrum-wavelengths", "emission spectrum")[-1]
     spectra = _stream(tables, "primary", "fluor-spectrum-corrected", "emission spectrum")
@@ -724,7 +724,7 @@ def _analyze_excitation(start: Mapping[str, Any], tables: Tables) -> dict[str, A
 
 
 def _analyze_plqy(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.pl_analysis import plqy_sphere
+    from labctl.analysis.photoluminescence import plqy_sphere
 
     wl = _stream(tables, "blank", "fluor-spectrum-wavelengths", "blank spectrum")[-1]
     blank = _stream(tables, "blank", "fluor-spectrum-counts", "blank spectrum")
@@ -758,7 +758,7 @@ def _analyze_plqy(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
 
 
 def _analyze_photostability(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.pl_analysis import photostability_figures
+    from labctl.analysis.photoluminescence import photostability_figures
 
     t = _stream(tables, "primary", "clock-elapsed", "PL points")
     pl = _stream(tables, "primary", "fluor-point-pl", "PL points")
@@ -770,7 +770,7 @@ def _analyze_photostability(start: Mapping[str, Any], tables: Tables) -> dict[st
 
 
 def _analyze_decay(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
-    from labctl.pl_analysis import decay_figures
+    from labctl.analysis.photoluminescence import decay_figures
 
     t = _stream(tables, "primary", "fluor-decay-time", "decay histogram")[-1]
     counts = _stream(tables, "primary", "fluor-decay-counts", "decay histogram").sum(axis=0)
@@ -961,14 +961,14 @@ PL_DECAY = Experiment(
 
 # -- GC calibration --------------------------------------------------------------------------------
 def _build_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> Any:
-    from plans.gc_calibration import gc_calibration
+    from labctl.plans.gc_calibration import gc_calibration
 
     d = bench.devices
     return gc_calibration(d["gc"], d["gc_calibration"], d["operator"], d["clock"], **kwargs)
 
 
 def _check_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> list[str]:
-    from plans.gc_calibration import check_gc_calibration, gc_calibration
+    from labctl.plans.gc_calibration import check_gc_calibration, gc_calibration
 
     return run_check(check_gc_calibration, gc_calibration, (bench.devices["gc"],), kwargs)
 

@@ -215,7 +215,7 @@ class Session:
         hazards: list[Hazard] = []
         lamp = self.bench.devices.get("lamp")
         if lamp is not None:
-            from devices.lamp import LampState
+            from labctl.devices.lamp import LampState
 
             async def lamp_off() -> None:
                 await lamp.set(LampState.OFF)
@@ -239,7 +239,7 @@ class Session:
             hazards.append(Hazard("parr", parr.check_safe, parr.make_safe, lambda: parr.live, parr_cold))
         fluor = self.bench.devices.get("fluor")
         if fluor is not None:
-            from devices.fluorometer import ShutterState
+            from labctl.devices.fluorometer import ShutterState
 
             shutter = fluor.excitation.shutter
 

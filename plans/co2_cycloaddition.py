@@ -31,10 +31,10 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from devices.operator import EnteredReading, HandStep, Operator
-from devices.parr import ParrReactor
-from devices.photoreactor import BenchClock
-from plans.stubs import Checks, MsgGen, PlanArgumentError
+from labctl.devices.operator import EnteredReading, HandStep, Operator
+from labctl.devices.parr import ParrReactor
+from labctl.devices.photoreactor import BenchClock
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError
 
 PO_DENSITY_G_PER_ML = 0.83
 PO_MOLAR_MASS_G_PER_MOL = 58.08

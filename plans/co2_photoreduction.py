@@ -12,8 +12,8 @@ The run, as done on the bench (catalyst dispersed in water in a sealed reactor):
 4. light off on every exit path.
 
 The figures (rates per product, electron selectivity, AQY per product when monochromatic) are
-computed from the run by :mod:`labctl.analysis`.  Arguments are checked as for
-:func:`plans.h2_evolution.h2_evolution`, plus the GC must report CO, CH4 and H2.
+computed from the run by :mod:`labctl.analysis.gas_phase`.  Arguments are checked as for
+:func:`labctl.plans.h2_evolution.h2_evolution`, plus the GC must report CO, CH4 and H2.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from devices.gc import GasChromatograph
-from devices.operator import HandStep, Operator
-from devices.photoreactor import BenchClock, Photoreactor
-from plans.h2_evolution import check_h2_evolution, gas_run_md
-from plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
+from labctl.devices.gc import GasChromatograph
+from labctl.devices.operator import HandStep, Operator
+from labctl.devices.photoreactor import BenchClock, Photoreactor
+from labctl.plans.h2_evolution import check_h2_evolution, gas_run_md
+from labctl.plans.stubs import Checks, MsgGen, lamp_off, sampled_irradiation
 
 PRODUCTS = ("CO", "CH4", "H2")
 

@@ -22,10 +22,10 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from devices.gc import CalibrationRequest, CalibrationStore, GasChromatograph
-from devices.operator import HandStep, Operator
-from devices.photoreactor import BenchClock
-from plans.stubs import Checks, MsgGen
+from labctl.devices.gc import CalibrationRequest, CalibrationStore, GasChromatograph
+from labctl.devices.operator import HandStep, Operator
+from labctl.devices.photoreactor import BenchClock
+from labctl.plans.stubs import Checks, MsgGen
 
 GAS_CONSTANT = 8.314462618  # J mol^-1 K^-1
 MIN_STANDARDS = 3

@@ -23,10 +23,10 @@ from typing import Any
 
 import bluesky.preprocessors as bpp
 
-from devices.gc import GasChromatograph
-from devices.lamp import ArcLamp
-from devices.photoreactor import BenchClock, Photoreactor
-from plans.stubs import Checks, MsgGen, PlanArgumentError, gas_volumes, lamp_off, sampled_irradiation
+from labctl.devices.gc import GasChromatograph
+from labctl.devices.lamp import ArcLamp
+from labctl.devices.photoreactor import BenchClock, Photoreactor
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, gas_volumes, lamp_off, sampled_irradiation
 
 MAX_DURATION_S = 30 * 86400.0  # the longest irradiation a gas-phase run takes
 MAX_CATALYST_MASS_G = 10.0  # more than any photoreactor here holds

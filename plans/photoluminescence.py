@@ -24,10 +24,10 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from devices.fluorometer import Fluorometer, FluorometerLimitError, ShutterState
-from devices.operator import HandStep, Operator
-from devices.photoreactor import BenchClock
-from plans.stubs import Checks, MsgGen, PlanArgumentError, sleep_until
+from labctl.devices.fluorometer import Fluorometer, FluorometerLimitError, ShutterState
+from labctl.devices.operator import HandStep, Operator
+from labctl.devices.photoreactor import BenchClock
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, sleep_until
 
 
 class DetectorSaturated(RuntimeError):

@@ -12,8 +12,8 @@ from typing import Any
 import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
-from devices.lamp import LampState
-from devices.photoreactor import BenchClock
+from labctl.devices.lamp import LampState
+from labctl.devices.photoreactor import BenchClock
 
 MsgGen = Generator[Msg, Any, Any]
 

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.operator import HandStep
-from devices.transports import InProcessTransport
-from sim.cycloaddition import CycloadditionReaction
-from sim.cycloaddition import find_catalyst as find_cyclo_catalyst
-from sim.dc2200 import DC2200Simulator
-from sim.fluorometer import FluorometerSim, build_fluorometer_sim
-from sim.gc import GcSimulator
-from sim.oriel_lamp import OrielLampSimulator
-from sim.parr_reactor import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
-from sim.photoreactor import CDS_TIO2_CU, CO_CDSE13_NETWORK, PhotocatalystSpec
-from sim.photoreactor import Photoreactor as PhotoreactorModel
+from labctl.devices.operator import HandStep
+from labctl.devices.transports import InProcessTransport
+from labctl.sim.instruments.dc2200 import DC2200Simulator
+from labctl.sim.instruments.fluorometer import FluorometerSim, build_fluorometer_sim
+from labctl.sim.instruments.gc import GcSimulator
+from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
+from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
+from labctl.sim.physics.cycloaddition import CycloadditionReaction
+from labctl.sim.physics.cycloaddition import find_catalyst as find_cyclo_catalyst
+from labctl.sim.physics.photoreactor import CDS_TIO2_CU, CO_CDSE13_NETWORK, PhotocatalystSpec
+from labctl.sim.physics.photoreactor import Photoreactor as PhotoreactorModel
 
 CATALYSTS: Mapping[str, PhotocatalystSpec] = {CO_CDSE13_NETWORK.name: CO_CDSE13_NETWORK, CDS_TIO2_CU.name: CDS_TIO2_CU}
 

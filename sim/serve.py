@@ -2,7 +2,7 @@
 
 Each simulator (``handle(bytes) -> bytes``) gets a TCP server; whatever a client sends is fed
 to it and its reply written back, byte for byte.  ``serial.serial_for_url("socket://...")``
-in :class:`devices.transports.SerialTransport` connects to these exactly as to a
+in :class:`labctl.devices.transports.SerialTransport` connects to these exactly as to a
 serial-over-TCP adapter.  A simulator raising ``ConnectionDropped`` closes the connection.
 """
 
@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from devices.transports import ConnectionDropped, LineSimulator
+from labctl.devices.transports import ConnectionDropped, LineSimulator
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ import math
 import re
 from typing import Final
 
-from devices.transports import GarbledReply, InstrumentNotResponding, Transport, TransportError
+from labctl.devices.transports import GarbledReply, InstrumentNotResponding, Transport, TransportError
 
 STB_ERROR: Final = 0x20
 """STB? bit 5: an error is pending (read it with ERROR?)."""

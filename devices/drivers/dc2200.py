@@ -13,7 +13,7 @@ Wire facts (from Thorlabs' "DC2200 with PyVISA.py" example):
 * Long and short header forms differ between firmware versions, so the driver must not depend
   on one spelling.
 
-Our choices (not in the sources; the same in ``sim.dc2200`` and ``dc2200.yaml``):
+Our choices (not in the sources; the same in ``labctl.sim.instruments.dc2200`` and ``dc2200.yaml``):
 
 * After every command the driver drains ``SYSTEM:ERROR?`` until ``0``; a non-zero first entry
   raises :class:`LedError` with the instrument's own text, the command and a fix.
@@ -24,7 +24,7 @@ Our choices (not in the sources; the same in ``sim.dc2200`` and ``dc2200.yaml``)
   header is not answered at all (SCPI), so a query falls back only after the transport gives up
   (:class:`InstrumentNotResponding`) and ``SYSTEM:ERROR?`` then shows ``-113``: on real VISA
   that costs the transport's timeout and retries once per session, never again.  Setting the
-  current first (as :class:`devices.led.LedSource` does) learns the spelling without that cost.
+  current first (as :class:`labctl.devices.led.LedSource` does) learns the spelling without that cost.
 * PWM commands ``SOURCE1:PWM:CURRENT``, ``SOURCE1:PWM:FREQUENCY``, ``SOURCE1:PWM:DCYCLE`` (duty
   cycle, %) follow the same tree; they are unverified against a manual.  :meth:`set_pwm` sets
   the three values, not the mode.
@@ -50,7 +50,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Final
 
-from devices.transports import GarbledReply, InstrumentNotResponding, Transport
+from labctl.devices.transports import GarbledReply, InstrumentNotResponding, Transport
 
 SIM_RESOURCE: Final = "USB0::0x1313::0x80C8::M00000001::INSTR"
 """The VISA resource of the DC2200 described by :func:`pyvisa_sim_file`."""
@@ -126,7 +126,7 @@ class LedLimitError(ValueError):
 
 def pyvisa_sim_file() -> Traversable:
     """The pyvisa-sim device file of the DC2200 (open with ``pyvisa.ResourceManager(f"{path}@sim")``)."""
-    return files("devices.drivers") / "dc2200.yaml"
+    return files("labctl.devices.drivers") / "dc2200.yaml"
 
 
 class DC2200Driver:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 
-from devices.transports import GarbledReply, Transport
+from labctl.devices.transports import GarbledReply, Transport
 
 
 class NumatoRelay:

@@ -20,7 +20,7 @@ Wire facts (from the Oriel manual and three open drivers):
   open is refused (all three are execution errors).  Bits are decoded with masks (an open driver
   compared with ``>`` and misread the byte).
 
-Our choices (not documented by the sources, kept identical in ``sim.oriel_lamp``):
+Our choices (not documented by the sources, kept identical in ``labctl.sim.instruments.oriel_lamp``):
 
 * Reply formats: ``IDN?`` -> ``Newport Corporation,69907,<serial>,<firmware>``; ``AMPS?``,
   ``VOLTS?``, ``A-PRESET?``, ``A-LIM?`` -> one decimal (``12.3``); ``WATTS?`` -> integer watts
@@ -49,7 +49,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from devices.transports import GarbledReply, Transport, TransportError
+from labctl.devices.transports import GarbledReply, Transport, TransportError
 
 # -- status bytes ------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from pymodbus.framer import FramerRTU, FramerType
 
-from devices.transports import GarbledReply, InstrumentNotResponding, TransportError
+from labctl.devices.transports import GarbledReply, InstrumentNotResponding, TransportError
 
 Table = Literal["holding", "input", "coil", "discrete"]
 TABLES: tuple[Table, ...] = ("holding", "input", "coil", "discrete")

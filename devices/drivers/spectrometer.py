@@ -16,7 +16,7 @@ a line-protocol instrument, so this driver wraps a *backend* object with the att
   ``model``, ``serial_number``, ``pixels`` and ``close()`` complete the set.
 
 python-seabreeze is an optional dependency, imported only by :meth:`Spectrometer.open_seabreeze`;
-the simulator :class:`sim.spectrometer.SimulatedSpectrometer` has the same attributes.
+the simulator :class:`labctl.sim.instruments.spectrometer.SimulatedSpectrometer` has the same attributes.
 
 Timing: a blocking ``intensities()`` call on real hardware runs in a worker thread under a
 timeout of one integration plus ``timeout_s``.  A thread cannot be cancelled, so after a timeout
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from devices.transports import InstrumentNotResponding
+from labctl.devices.transports import InstrumentNotResponding
 
 __all__ = ["Spectrometer", "SpectrometerError"]
 

@@ -20,7 +20,7 @@ programming p. 80, file formats p. 95):
 * After each trigger the unit is busy for N x (bin width + 250 ns) + 150 µs (N bins); triggers
   arriving meanwhile are ignored.
 
-Our choices (not confirmed against the manual's command pages; kept identical in ``sim.sr430``):
+Our choices (not confirmed against the manual's command pages; kept identical in ``labctl.sim.instruments.sr430``):
 
 * Replies also end with a line feed.  Setting queries ``BWTH?``, ``BREC?`` answer the index as an
   integer; :meth:`MultichannelScaler.configure` reads them back with ``RSCN?`` to check the unit
@@ -45,7 +45,7 @@ from typing import Final
 
 import numpy as np
 
-from devices.transports import GarbledReply, Transport
+from labctl.devices.transports import GarbledReply, Transport
 
 BIN_WIDTHS_S: Final[tuple[float, ...]] = (5e-9, *(40e-9 * 2**k for k in range(19)))
 """Bin width (s) of each ``BWTH`` index 0..19."""

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from devices.drivers.cornerstone import (
+from labctl.devices.drivers.cornerstone import (
     ERROR_MEANINGS,
     CornerstoneDriver,
     MonochromatorError,
     MonochromatorHomeError,
     describe_error,
 )
-from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
+from labctl.devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
 from tests.devices.scripted import Scripted
 
 ADDRESS = "/dev/ttyUSB5"
@@ -451,7 +451,7 @@ async def test_query_lines_rejects_zero_lines() -> None:
 
 
 async def test_query_lines_over_serial_loopback_reads_the_echo() -> None:
-    from devices.transports import SerialTransport
+    from labctl.devices.transports import SerialTransport
 
     transport = SerialTransport("monochromator", "loop://", write_termination="\r\n", read_termination="\r\n")
     try:
@@ -461,7 +461,7 @@ async def test_query_lines_over_serial_loopback_reads_the_echo() -> None:
 
 
 async def test_query_lines_through_pyvisa_sim() -> None:
-    from devices.transports import VisaTransport
+    from labctl.devices.transports import VisaTransport
 
     transport = VisaTransport("siggen", "ASRL1::INSTR", backend="@sim", read_termination="\n", write_termination="\r\n")
     try:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from devices.drivers.dc2200 import SIM_RESOURCE, DC2200Driver, LedError, LedLimitError, pyvisa_sim_file
-from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding, VisaTransport
-from sim.dc2200 import DC2200Simulator
+from labctl.devices.drivers.dc2200 import SIM_RESOURCE, DC2200Driver, LedError, LedLimitError, pyvisa_sim_file
+from labctl.devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding, VisaTransport
+from labctl.sim.instruments.dc2200 import DC2200Simulator
 from tests.devices.scripted import Scripted
 
 ADDRESS = "USB0::0x1313::0x80C8::M00123456::INSTR"

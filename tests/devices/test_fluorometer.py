@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.drivers.cornerstone import CornerstoneDriver, MonochromatorHomeError
-from devices.drivers.spectrometer import Spectrometer
-from devices.drivers.sr430 import MultichannelScaler
-from devices.fluorometer import Fluorometer, FluorometerLimitError, Grating, ShutterState
-from devices.transports import InProcessTransport, InstrumentNotResponding
-from sim.fluorometer import FluorometerSim, build_fluorometer_sim
+from labctl.devices.drivers.cornerstone import CornerstoneDriver, MonochromatorHomeError
+from labctl.devices.drivers.spectrometer import Spectrometer
+from labctl.devices.drivers.sr430 import MultichannelScaler
+from labctl.devices.fluorometer import Fluorometer, FluorometerLimitError, Grating, ShutterState
+from labctl.devices.transports import InProcessTransport, InstrumentNotResponding
+from labctl.sim.instruments.fluorometer import FluorometerSim, build_fluorometer_sim
 
 Rig = tuple[Fluorometer, FluorometerSim]
 

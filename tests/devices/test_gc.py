@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from devices.drivers.numato_relay import NumatoRelay
-from devices.gc import GasChromatograph, GcTimeoutError, PeakAmount
-from devices.transports import InProcessTransport, InstrumentNotResponding
-from sim.gc import GcSimulator
+from labctl.devices.drivers.numato_relay import NumatoRelay
+from labctl.devices.gc import GasChromatograph, GcTimeoutError, PeakAmount
+from labctl.devices.transports import InProcessTransport, InstrumentNotResponding
+from labctl.sim.instruments.gc import GcSimulator
 
 
 def processor(path):

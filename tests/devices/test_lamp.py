@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from ophyd_async.core import init_devices
 
-from devices.drivers.oriel_lamp import OrielLampDriver
-from devices.lamp import ArcLamp, LampIgnitionError, LampLimitError, LampState
-from devices.transports import InProcessTransport
-from sim.oriel_lamp import OrielLampSimulator
+from labctl.devices.drivers.oriel_lamp import OrielLampDriver
+from labctl.devices.lamp import ArcLamp, LampIgnitionError, LampLimitError, LampState
+from labctl.devices.transports import InProcessTransport
+from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import pytest
 from bluesky.run_engine import RunEngine
 from ophyd_async.core import init_devices
 
-from devices.drivers.dc2200 import DC2200Driver
-from devices.lamp import LampIgnitionError, LampLimitError, LampState
-from devices.led import LedSource
-from devices.transports import InProcessTransport
-from sim.dc2200 import DC2200Simulator
+from labctl.devices.drivers.dc2200 import DC2200Driver
+from labctl.devices.lamp import LampIgnitionError, LampLimitError, LampState
+from labctl.devices.led import LedSource
+from labctl.devices.transports import InProcessTransport
+from labctl.sim.instruments.dc2200 import DC2200Simulator
 
 # The bench's calibration of the head: what a power meter gives (here the simulator's own curve).
 CALIBRATION = [(0.0, 0.0), (0.25, 0.2166), (0.5, 0.4163), (0.75, 0.5991), (1.0, 0.765)]

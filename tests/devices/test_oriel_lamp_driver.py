@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devices.drivers.oriel_lamp import (
+from labctl.devices.drivers.oriel_lamp import (
     EventStatus,
     LampCommandError,
     LampDeviceError,
@@ -20,7 +20,7 @@ from devices.drivers.oriel_lamp import (
     LampStatus,
     OrielLampDriver,
 )
-from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
+from labctl.devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
 from tests.devices.scripted import Scripted
 
 ADDRESS = "/dev/ttyUSB3"

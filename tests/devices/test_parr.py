@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from devices.drivers.parr4848 import ParrController
-from devices.parr import HotVentError, ParrReactor, ReactorLimitError, ReactorSettleError
-from sim.parr_reactor import ParrControllerSimulator, ParrVessel, serve_parr
+from labctl.devices.drivers.parr4848 import ParrController
+from labctl.devices.parr import HotVentError, ParrReactor, ReactorLimitError, ReactorSettleError
+from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrVessel, serve_parr
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
-from devices.drivers.parr4848 import (
+from labctl.devices.drivers.parr4848 import (
     DEFAULT_MAP_PATH,
     MODBUS_EXCEPTIONS,
     ModbusCrcError,
@@ -32,8 +32,8 @@ from devices.drivers.parr4848 import (
     decode_alarms,
     port_lock,
 )
-from devices.transports import GarbledReply, InstrumentNotResponding
-from sim.parr_reactor import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
+from labctl.devices.transports import GarbledReply, InstrumentNotResponding
+from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
 
 MIN = 60.0
 Framing = Literal["rtu", "tcp"]

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.drivers.spectrometer import Spectrometer, SpectrometerError
-from devices.transports import InstrumentNotResponding
-from sim.spectrometer import SeaBreezeError, SimulatedSpectrometer
+from labctl.devices.drivers.spectrometer import Spectrometer, SpectrometerError
+from labctl.devices.transports import InstrumentNotResponding
+from labctl.sim.instruments.spectrometer import SeaBreezeError, SimulatedSpectrometer
 
 
 class FakeBackend:

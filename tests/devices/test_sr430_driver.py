@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.drivers.sr430 import BIN_WIDTHS_S, RECORD_LENGTHS, MultichannelScaler, ScalerError
-from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
+from labctl.devices.drivers.sr430 import BIN_WIDTHS_S, RECORD_LENGTHS, MultichannelScaler, ScalerError
+from labctl.devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
 from tests.devices.scripted import Scripted
 
 ADDRESS = "/dev/ttyUSB5"

@@ -6,16 +6,16 @@ import asyncio
 
 import pytest
 
-from devices.drivers.oriel_lamp import OrielLampDriver
-from devices.transports import (
+from labctl.devices.drivers.oriel_lamp import OrielLampDriver
+from labctl.devices.transports import (
     ConnectionDropped,
     GarbledReply,
     InProcessTransport,
     InstrumentNotResponding,
     SerialTransport,
 )
-from sim.oriel_lamp import OrielLampSimulator
-from sim.serve import bound_port, serve_simulator
+from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
+from labctl.sim.serve import bound_port, serve_simulator
 
 
 class Flaky:
@@ -89,7 +89,7 @@ async def test_serial_transport_reaches_a_served_simulator_over_a_real_socket():
 
 
 async def test_visa_transport_through_pyvisa_sim():
-    from devices.transports import VisaTransport
+    from labctl.devices.transports import VisaTransport
 
     t = VisaTransport("siggen", "ASRL1::INSTR", backend="@sim", read_termination="\n", write_termination="\r\n")
     assert await t.query("?IDN") == "LSG Serial #1234"

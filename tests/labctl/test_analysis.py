@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labctl.analysis import (
+from labctl.analysis.gas_phase import (
     amount_from_ideal_gas,
     h2_figures_of_merit,
     linear_fit,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.chromatography import (
+from labctl.analysis.chromatography import (
     DEFAULT_WINDOWS,
     Calibration,
     CalibrationError,
@@ -24,7 +24,7 @@ from labctl.chromatography import (
     integrate_peaks,
     read_chromatogram,
 )
-from sim.chromatogram import MOLSIEVE_5A_AR, synthesize_chromatogram, write_chromatogram
+from labctl.sim.instruments.chromatogram import MOLSIEVE_5A_AR, synthesize_chromatogram, write_chromatogram
 
 METHOD = MOLSIEVE_5A_AR.name
 STANDARDS_UMOL = (0.5, 1.0, 2.0, 5.0, 10.0)

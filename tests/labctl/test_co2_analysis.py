@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from labctl.analysis import ELECTRONS, co2_reduction_figures, h2_figures_of_merit, photon_moles
+from labctl.analysis.gas_phase import ELECTRONS, co2_reduction_figures, h2_figures_of_merit, photon_moles
 
 HOUR = 3600.0
 MASS_G = 0.010

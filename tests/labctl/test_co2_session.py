@@ -10,9 +10,9 @@ import pytest
 
 from labctl.config import load_bench
 from labctl.experiments import ParameterError, get_experiment, h2_series, tables_from_documents
+from labctl.plans.stubs import PlanArgumentError
 from labctl.session import Session
-from plans.stubs import PlanArgumentError
-from sim.photoreactor import CDS_TIO2_CU, molar_photon_energy_j_per_mol
+from labctl.sim.physics.photoreactor import CDS_TIO2_CU, molar_photon_energy_j_per_mol
 
 CO2 = get_experiment("co2-photoreduction")
 H2 = get_experiment("h2-evolution")

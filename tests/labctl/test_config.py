@@ -228,7 +228,7 @@ def test_a_list_of_known_gases_loads(tmp_path):
 
 
 def test_the_known_gases_are_those_the_gc_method_integrates():
-    from labctl.chromatography import DEFAULT_WINDOWS
+    from labctl.analysis.chromatography import DEFAULT_WINDOWS
     from labctl.config import KNOWN_GASES
 
     assert tuple(w.gas for w in DEFAULT_WINDOWS) == KNOWN_GASES

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labctl.cyclo_analysis import CycloResult, cycloaddition_figures, po_mmol, recycling_summary
+from labctl.analysis.cycloaddition import CycloResult, cycloaddition_figures, po_mmol, recycling_summary
 
 R = 8.314462618
 

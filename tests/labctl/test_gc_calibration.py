@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labctl.experiments import get_experiment, tables_from_documents
-from plans.stubs import PlanArgumentError
+from labctl.plans.stubs import PlanArgumentError
 
 CALIBRATION = get_experiment("gc-calibration")
 H2 = get_experiment("h2-evolution")

@@ -12,7 +12,7 @@ import pytest
 
 from labctl.clock import parse_speed
 from labctl.experiments import EXPERIMENTS, ParameterError, get_experiment, parse_params
-from plans.stubs import PlanArgumentError
+from labctl.plans.stubs import PlanArgumentError
 
 H2 = get_experiment("h2-evolution")
 CO2 = get_experiment("co2-photoreduction")
@@ -97,7 +97,7 @@ def test_counts_masses_and_volumes_are_plausible(exp, given, match):
 
 
 def test_plan_checks_refuse_negative_counts_and_amounts_when_called_directly(dry_session):
-    from plans.co2_cycloaddition import co2_cycloaddition
+    from labctl.plans.co2_cycloaddition import co2_cycloaddition
 
     d = dry_session.bench.devices
     devices = (d["parr"], d["operator"], d["nmr"], d["clock"])
@@ -128,7 +128,7 @@ def test_an_led_current_on_an_arc_lamp_bench_is_refused(dry_session):
 
 
 def test_the_h2_plan_refuses_an_led_current_for_an_arc_lamp(dry_session):
-    from plans.h2_evolution import h2_evolution
+    from labctl.plans.h2_evolution import h2_evolution
 
     d = dry_session.bench.devices
     plan = h2_evolution(
@@ -182,7 +182,7 @@ def test_every_numeric_parameter_declares_a_plausible_range_and_its_default_is_w
 
 def test_string_parameters_with_few_values_list_them():
     supply = next(p for p in CYCLO.params if p.name == "co2_supply")
-    from plans.co2_cycloaddition import CO2_SUPPLIES
+    from labctl.plans.co2_cycloaddition import CO2_SUPPLIES
 
     assert supply.choices == CO2_SUPPLIES == ("regulated", "sealed")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from labctl.pl_analysis import (
+from labctl.analysis.photoluminescence import (
     BleachFit,
     DecayFit,
     PlqyResult,

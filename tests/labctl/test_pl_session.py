@@ -20,7 +20,7 @@ import pytest
 
 from labctl.catalog import hms, open_catalog, read_jsonl
 from labctl.experiments import get_experiment, tables_from_documents
-from sim.photophysics import find_material
+from labctl.sim.physics.photophysics import find_material
 
 PHOTOSTABILITY = get_experiment("photostability")
 PLQY = get_experiment("plqy")

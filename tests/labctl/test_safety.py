@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from devices.transports import InstrumentNotResponding
 from labctl.clock import VirtualTimeLoop
+from labctl.devices.transports import InstrumentNotResponding
 from labctl.safety import Hazard, Watchdog
 
 

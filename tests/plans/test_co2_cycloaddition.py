@@ -6,8 +6,8 @@ import pytest
 from bluesky.protocols import Reading
 from bluesky.simulators import RunEngineSimulator
 
-from plans.co2_cycloaddition import co2_cycloaddition, recycle
-from plans.stubs import PlanArgumentError
+from labctl.plans.co2_cycloaddition import co2_cycloaddition, recycle
+from labctl.plans.stubs import PlanArgumentError
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from bluesky.simulators import RunEngineSimulator
 
-from devices.lamp import LampState
-from devices.photoreactor import BenchClock
 from labctl.clock import VirtualTimeLoop
 from labctl.config import load_bench
+from labctl.devices.lamp import LampState
+from labctl.devices.photoreactor import BenchClock
 from labctl.experiments import get_experiment
+from labctl.plans.h2_evolution import h2_evolution
+from labctl.plans.stubs import PlanArgumentError
 from labctl.session import Session
-from plans.h2_evolution import h2_evolution
-from plans.stubs import PlanArgumentError
 
 
 @pytest.fixture

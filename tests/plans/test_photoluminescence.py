@@ -19,11 +19,10 @@ from bluesky.protocols import Reading
 from bluesky.simulators import RunEngineSimulator
 from bluesky.utils import Msg
 
-from devices.fluorometer import ShutterState
-from devices.operator import HandStep
 from labctl.config import load_bench
-from labctl.session import Session
-from plans.photoluminescence import (
+from labctl.devices.fluorometer import ShutterState
+from labctl.devices.operator import HandStep
+from labctl.plans.photoluminescence import (
     DetectorSaturated,
     emission_scan,
     excitation_scan,
@@ -31,7 +30,8 @@ from plans.photoluminescence import (
     pl_decay,
     plqy,
 )
-from plans.stubs import PlanArgumentError
+from labctl.plans.stubs import PlanArgumentError
+from labctl.session import Session
 
 CLOSED = ShutterState.CLOSED.value
 OPEN = ShutterState.OPEN.value

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.chromatography import read_chromatogram
-from sim.chromatogram import (
+from labctl.analysis.chromatography import read_chromatogram
+from labctl.sim.instruments.chromatogram import (
     MOLSIEVE_5A_AR,
     ColumnMethod,
     PeakSpec,
@@ -153,7 +153,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         seen.append((src_path, dst_path))
         real_replace(src, dst)
 
-    monkeypatch.setattr("sim.chromatogram.os.replace", checking_replace)
+    monkeypatch.setattr("labctl.sim.instruments.chromatogram.os.replace", checking_replace)
     write_chromatogram(target, t, y, metadata={"sample": "s"})
     assert len(seen) == 1 and seen[0][1] == target
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run2.csv"]
@@ -167,7 +167,7 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path: Path, monkeypat
     def failing_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("sim.chromatogram.os.replace", failing_replace)
+    monkeypatch.setattr("labctl.sim.instruments.chromatogram.os.replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         write_chromatogram(target, t, y, metadata={})
     assert target.read_text(encoding="utf-8") == "old\n"

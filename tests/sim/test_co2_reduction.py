@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from labctl.analysis import co2_reduction_figures
-from sim.bench import find_catalyst
-from sim.chromatogram import MOLSIEVE_5A_AR, synthesize_chromatogram
-from sim.photoreactor import (
+from labctl.analysis.gas_phase import co2_reduction_figures
+from labctl.sim.bench import find_catalyst
+from labctl.sim.instruments.chromatogram import MOLSIEVE_5A_AR, synthesize_chromatogram
+from labctl.sim.physics.photoreactor import (
     CDS_TIO2_CU,
     CDS_TIO2_CU_RATES_UMOL_PER_G_H,
     CO2_REFERENCE_SETTING,

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from devices.drivers.cornerstone import CornerstoneDriver, MonochromatorError, MonochromatorHomeError
-from devices.transports import ConnectionDropped, InProcessTransport, InstrumentNotResponding
-from sim.cornerstone import DEFAULT_GRATINGS, CornerstoneSimulator, Grating
+from labctl.devices.drivers.cornerstone import CornerstoneDriver, MonochromatorError, MonochromatorHomeError
+from labctl.devices.transports import ConnectionDropped, InProcessTransport, InstrumentNotResponding
+from labctl.sim.instruments.cornerstone import DEFAULT_GRATINGS, CornerstoneSimulator, Grating
 
 T0 = 1000.0
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from labctl.cyclo_analysis import cycloaddition_figures, po_mmol, recycling_summary
-from sim.cycloaddition import (
+from labctl.analysis.cycloaddition import cycloaddition_figures, po_mmol, recycling_summary
+from labctl.sim.physics.cycloaddition import (
     BEST_CATALYST,
     CATALYSTS,
     GAS_CONSTANT_J_PER_MOL_K,

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from devices.drivers.dc2200 import DC2200Driver, LedError
-from devices.transports import ConnectionDropped, InProcessTransport, InstrumentNotResponding, VisaTransport
-from sim.dc2200 import GARBAGE, DC2200Simulator, serve_dc2200
-from sim.photoreactor import HasSpectrum, HasTransitions, LightSource, Photoreactor, Spectrum
-from sim.serve import bound_port
+from labctl.devices.drivers.dc2200 import DC2200Driver, LedError
+from labctl.devices.transports import ConnectionDropped, InProcessTransport, InstrumentNotResponding, VisaTransport
+from labctl.sim.instruments.dc2200 import GARBAGE, DC2200Simulator, serve_dc2200
+from labctl.sim.physics.photoreactor import HasSpectrum, HasTransitions, LightSource, Photoreactor, Spectrum
+from labctl.sim.serve import bound_port
 
 
 class Clock:

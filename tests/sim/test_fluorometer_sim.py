@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.operator import HandStep
-from sim.fluorometer import FluorometerSim, build_fluorometer_sim
-from sim.photophysics import find_material
+from labctl.devices.operator import HandStep
+from labctl.sim.instruments.fluorometer import FluorometerSim, build_fluorometer_sim
+from labctl.sim.physics.photophysics import find_material
 
 
 class FakeClock:

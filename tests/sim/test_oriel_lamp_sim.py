@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from devices.drivers.oriel_lamp import (
+from labctl.devices.drivers.oriel_lamp import (
     LampDeviceError,
     LampExecutionError,
     LampIdentity,
     LampMode,
     OrielLampDriver,
 )
-from devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
-from sim.oriel_lamp import GARBAGE, OrielLampSimulator
+from labctl.devices.transports import GarbledReply, InProcessTransport, InstrumentNotResponding
+from labctl.sim.instruments.oriel_lamp import GARBAGE, OrielLampSimulator
 
 T0 = 1000.0
 

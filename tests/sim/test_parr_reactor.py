@@ -10,7 +10,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerRTU, FramerType
 
-from sim.parr_reactor import (
+from labctl.sim.instruments.parr4848 import (
     GAS_CONSTANT_J_PER_MOL_K,
     MAX_SUBSTEP_S,
     STANDARD_PRESSURE_PA,

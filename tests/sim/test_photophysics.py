@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.photophysics import (
+from labctl.sim.physics.photophysics import (
     MATERIALS,
     Excitation,
     Material,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.photoreactor import (
+from labctl.sim.physics.photoreactor import (
     CO_CDSE13_NETWORK,
     GAS_CONSTANT_J_PER_MOL_K,
     XE_420NM_CUTOFF,

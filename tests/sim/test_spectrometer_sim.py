@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.spectrometer import (
+from labctl.sim.instruments.spectrometer import (
     BLACK_PIXELS,
     CALIBRATION_ERROR,
     SeaBreezeError,

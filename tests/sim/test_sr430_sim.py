@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.drivers.sr430 import MultichannelScaler, ScalerError
-from devices.transports import InProcessTransport, InstrumentNotResponding
-from sim.sr430 import SR430Simulator
+from labctl.devices.drivers.sr430 import MultichannelScaler, ScalerError
+from labctl.devices.transports import InProcessTransport, InstrumentNotResponding
+from labctl.sim.instruments.sr430 import SR430Simulator
 
 TAU_S = 200e-9
 PHOTONS_PER_RECORD = 2.0

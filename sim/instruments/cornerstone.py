@@ -1,6 +1,6 @@
 """Protocol simulator of a Newport/Oriel Cornerstone 130/260 monochromator.
 
-It speaks the wire protocol described in :mod:`devices.drivers.cornerstone` (ASCII lines ended
+It speaks the wire protocol described in :mod:`labctl.devices.drivers.cornerstone` (ASCII lines ended
 by CR LF, the RS-232 character echo, ``ERROR?``/``STB?`` error reporting) and keeps the state of
 the wavelength drive, grating turret, shutter, slits and filter wheel.  Time comes only from the
 ``clock`` callable given to the constructor (seconds), so a dry run in virtual time is exact.
@@ -54,7 +54,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from sim.line import LineProtocolSimulator
+from labctl.sim.instruments.line import LineProtocolSimulator
 
 # Error codes and the STB bit, written out here rather than imported so that the driver's tests
 # compare two independent readings of the manual.

@@ -5,7 +5,7 @@ name), ``report.md`` (run, bench, simulated or not, exit status and reason, figu
 and the plots: ``h2.png`` (µmol H2 in the headspace vs time, the fitted line over the linear
 part, the lamp-on instant, and N2/O2 for leaks) or ``trace.png`` (the Parr vessel's temperature
 and pressure, with the hold); a recycling campaign also gets ``recycling.png`` (conversion per
-cycle); the photoluminescence runs get their own plot (``labctl.pl_report``).
+cycle); the photoluminescence runs get their own plot (``labctl.reports.photoluminescence``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from labctl.pl_report import PL_EXPERIMENTS, PL_LABELS, plot_pl
+from labctl.reports.photoluminescence import PL_EXPERIMENTS, PL_LABELS, plot_pl
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -1,11 +1,11 @@
 """The wire side shared by the ASCII line-protocol simulators: framing and the faults of a cable.
 
-A :class:`LineProtocolSimulator` (a :class:`devices.transports.LineSimulator`) buffers what a
+A :class:`LineProtocolSimulator` (a :class:`labctl.devices.transports.LineSimulator`) buffers what a
 driver writes (in any chunks), hands every complete line to the instrument's ``_process``
 (which returns the reply text, or None for no reply), and frames the replies.  It also plays the
 faults every serial or socket link can show, on demand: silence (input discarded, nothing
 answered), garbage (the instrument acts, but every reply is :attr:`garbage`) and a dropped
-connection (``handle`` raises :class:`devices.transports.ConnectionDropped` for the next few
+connection (``handle`` raises :class:`labctl.devices.transports.ConnectionDropped` for the next few
 exchanges).  The instrument simulators (Oriel lamp supply, Cornerstone monochromator, SR430
 scaler, DC2200 LED driver) subclass it and supply only their command set.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from devices.transports import ConnectionDropped
+from labctl.devices.transports import ConnectionDropped
 
 
 class LineProtocolSimulator:

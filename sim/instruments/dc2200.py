@@ -1,8 +1,8 @@
 """Protocol simulator of a Thorlabs DC2200 LED driver with a 420 nm mounted LED head.
 
-It speaks the SCPI subset described in :mod:`devices.drivers.dc2200` (LF-terminated lines,
+It speaks the SCPI subset described in :mod:`labctl.devices.drivers.dc2200` (LF-terminated lines,
 commands unanswered, a SCPI error queue read with ``SYSTEM:ERROR?``), keeps the state of the
-driver and its LED, and is a light source for :mod:`sim.photoreactor` (``output_watts`` in
+driver and its LED, and is a light source for :mod:`labctl.sim.physics.photoreactor` (``output_watts`` in
 optical W, ``is_lit``, ``spectrum``, ``transitions``).  Time comes only from the ``clock``
 callable given to the constructor (seconds), so a dry run in virtual time is exact.
 
@@ -56,9 +56,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sim.line import LineProtocolSimulator
-from sim.photoreactor import Spectrum
-from sim.serve import serve_simulator
+from labctl.sim.instruments.line import LineProtocolSimulator
+from labctl.sim.physics.photoreactor import Spectrum
+from labctl.sim.serve import serve_simulator
 
 GARBAGE: Final = b"\x8f\xff?#\n"
 ERROR_QUEUE_LENGTH: Final = 16

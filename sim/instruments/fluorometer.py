@@ -1,6 +1,6 @@
 """The simulated fluorometer: the parts' protocol simulators sharing one sample compartment.
 
-``build_fluorometer_sim`` makes a :class:`sim.photophysics.SampleCompartment` lit through a
+``build_fluorometer_sim`` makes a :class:`labctl.sim.physics.photophysics.SampleCompartment` lit through a
 Cornerstone monochromator simulator (wavelength, slit and shutter decide the excitation; every
 change is reported to the compartment so the bleaching dose integrates exactly), a simulated
 Ocean spectrometer that collects what the compartment sends to it, and an SR430 simulator
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.operator import HandStep
-from sim.cornerstone import CornerstoneSimulator
-from sim.photophysics import Excitation, Material, SampleCompartment, find_material
-from sim.spectrometer import SimulatedSpectrometer
-from sim.sr430 import SR430Simulator
+from labctl.devices.operator import HandStep
+from labctl.sim.instruments.cornerstone import CornerstoneSimulator
+from labctl.sim.instruments.spectrometer import SimulatedSpectrometer
+from labctl.sim.instruments.sr430 import SR430Simulator
+from labctl.sim.physics.photophysics import Excitation, Material, SampleCompartment, find_material
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Simulated gas chromatograph: a Numato relay box on the wire, chromatogram files on disk.
 
-The simulator is the far side of :class:`devices.drivers.numato_relay.NumatoRelay` and of the
+The simulator is the far side of :class:`labctl.devices.drivers.numato_relay.NumatoRelay` and of the
 GC device's export-folder watcher.  It speaks the relay module's echo-and-prompt ASCII protocol
 (``relay on 0`` / ``relay off 0`` pulse the GC's Start; ``gpio read 0`` reads its Ready line).
 On the falling edge of a Start pulse while Ready it samples the photoreactor's headspace through
 the gas sampling loop (the physics model gives µmol of each gas in the loop), and
-``run_time_s`` later writes the chromatogram (``sim.chromatogram``) into the export folder, as a
+``run_time_s`` later writes the chromatogram (``labctl.sim.instruments.chromatogram``) into the export folder, as a
 data system would.  Time comes only from the clock it is given; file completion is scheduled on
 the running asyncio loop, so it happens at the right virtual instant in a dry run.
 
@@ -23,8 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.transports import ConnectionDropped
-from sim.chromatogram import MOLSIEVE_5A_AR, ColumnMethod, synthesize_chromatogram, write_chromatogram
+from labctl.devices.transports import ConnectionDropped
+from labctl.sim.instruments.chromatogram import (
+    MOLSIEVE_5A_AR,
+    ColumnMethod,
+    synthesize_chromatogram,
+    write_chromatogram,
+)
 
 Clock = Callable[[], float]
 HeadspaceSampler = Callable[[], dict[str, float]]

@@ -53,7 +53,7 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from devices.drivers.parr4848 import ALARM_BITS, BIT_TABLES, RegisterMap, RegisterSpec
+from labctl.devices.drivers.parr4848 import ALARM_BITS, BIT_TABLES, RegisterMap, RegisterSpec
 
 GAS_CONSTANT_J_PER_MOL_K = 8.314462618
 STANDARD_PRESSURE_PA = 101_325.0
@@ -641,7 +641,7 @@ class ParrServer:
 
     @property
     def url(self) -> str:
-        """The address a :class:`devices.drivers.parr4848.ParrController` connects to."""
+        """The address a :class:`labctl.devices.drivers.parr4848.ParrController` connects to."""
         return f"{'socket' if self.framing == 'rtu' else 'tcp'}://{self.host}:{self.port}"
 
     async def close(self) -> None:

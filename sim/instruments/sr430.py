@@ -1,6 +1,6 @@
 """Protocol simulator of a Stanford Research Systems SR430 multichannel scaler counting PMT photons.
 
-It speaks the wire protocol described in :mod:`devices.drivers.sr430` (LF-terminated ASCII lines,
+It speaks the wire protocol described in :mod:`labctl.devices.drivers.sr430` (LF-terminated ASCII lines,
 commands without replies, ``BWTH``/``BREC``/``RSCN``/``DCLV``/``DCSL`` settings, ``SSCN``/``CLRS``,
 ``MCSS?``, ``SCAN?``, ``BINA? j,k``, ``*IDN?``, ``*ESR?``, ``*CLS``).  Time comes only from the
 ``clock`` callable given to the constructor (seconds), so a dry run in virtual time is exact.
@@ -39,7 +39,7 @@ from typing import Final
 
 import numpy as np
 
-from sim.line import LineProtocolSimulator
+from labctl.sim.instruments.line import LineProtocolSimulator
 
 # Written out here rather than imported, so that the driver's tests compare two readings.
 BIN_WIDTHS_S: Final[tuple[float, ...]] = (5e-9, *(40e-9 * 2**k for k in range(19)))

@@ -1,7 +1,7 @@
 """A simulated Ocean Insight array spectrometer with the attributes of python-seabreeze's ``Spectrometer``.
 
 :class:`SimulatedSpectrometer` stands in for ``seabreeze.spectrometers.Spectrometer`` behind
-:class:`devices.drivers.spectrometer.Spectrometer`: ``integration_time_micros(us)``,
+:class:`labctl.devices.drivers.spectrometer.Spectrometer`: ``integration_time_micros(us)``,
 ``integration_time_micros_limits``, ``wavelengths()``, ``intensities(correct_dark_counts,
 correct_nonlinearity)``, ``max_intensity``, ``model``, ``serial_number``, ``pixels`` and
 ``close()``.  Time comes only from the ``clock`` callable given to the constructor (seconds).

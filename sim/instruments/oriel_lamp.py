@@ -1,6 +1,6 @@
 """Protocol simulator of a Newport/Oriel arc-lamp power supply (69907 OPS-A, 69911, 69920).
 
-It speaks the wire protocol described in :mod:`devices.drivers.oriel_lamp` (CR-terminated ASCII
+It speaks the wire protocol described in :mod:`labctl.devices.drivers.oriel_lamp` (CR-terminated ASCII
 lines, ``STBxx``/``ESRxx`` status bytes, an ``ESRxx`` reply to every command) and keeps the
 state of the supply and its lamp.  Time comes only from the ``clock`` callable given to the
 constructor (seconds), so a dry run in virtual time is exact.
@@ -51,7 +51,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Final
 
-from sim.line import LineProtocolSimulator
+from labctl.sim.instruments.line import LineProtocolSimulator
 
 GARBAGE: Final = b"\x8f\xff?#\r"
 
