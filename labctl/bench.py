@@ -344,6 +344,8 @@ async def _build_devices(
         "clock": BenchClock(name="clock"),
         "gc_calibration": CalibrationStore(processor.fit_and_save, name="gc_calibration"),
     }
+    reactor = devices["reactor"]
+    devices["gc"].sample_headspace_of(reactor.headspace_volume, reactor.temperature, reactor.pressure)
     from labctl.devices.operator import EnteredReading, Operator, terminal_person
 
     operator = Operator(*(person or terminal_person()), name="operator")

@@ -178,9 +178,10 @@ class Catalog:
                 f"sqlite:///{db}",
                 writable_storage=[f"file://{d / 'files'}", f"sqlite:///{d / 'tables.sqlite'}"],
                 init_if_not_exists=not db.exists(),
+                specs=[{"name": ROOT_SPEC, "version": ROOT_SPEC_VERSION}],
             )
             self._context = Context.from_app(build_app(adapter))
-            self.client = from_context(self._context)
+            self.client = from_context(self._context, structure_clients=structure_clients())
         return self
 
     def close(self) -> None:
@@ -188,6 +189,54 @@ class Catalog:
             self._context.close()
             self._context = None
             self.client = None
+
+
+# The catalog root's spec: databroker's and bluesky-tiled-plugins' clients then give the root as a
+# CatalogOfBlueskyRuns (``cat[-1]``, ``cat[scan_id]``, ``cat[uid[:8]]``, ``cat.v1``).  Tiled keeps
+# the root's specs in the server's configuration, not in catalog.db, so every open (and a served
+# catalog's configuration, see :func:`write_serve_config`) sets it.
+ROOT_SPEC = "CatalogOfBlueskyRuns"
+ROOT_SPEC_VERSION = "3.0"
+
+
+def structure_clients() -> dict[str, Any]:
+    """Tiled's client classes for this catalog: the standard ones, with event streams whose
+    ``read()`` gives each variable its descriptor's ``units`` (and ``description``, ``source``,
+    ``shape``) as xarray attributes.
+
+    Tiled builds the Dataset of a stream without attributes; the units live in the stream's
+    descriptor (``data_keys``), which is the stream node's metadata.  Pass the result as
+    ``structure_clients=`` to ``tiled.client.from_uri``/``from_context`` to get the same from a
+    served catalog.
+    """
+    from bluesky_tiled_plugins.clients.bluesky_event_stream import BlueskyEventStreamV3
+    from tiled.client.container import DEFAULT_STRUCTURE_CLIENT_DISPATCH, Container
+
+    if Container.STRUCTURE_CLIENTS_FROM_ENTRYPOINTS is None:
+        Container.discover_clients_from_entrypoints()
+
+    class EventStreamWithUnits(BlueskyEventStreamV3):
+        def read(self, *args: Any, **kwargs: Any) -> Any:
+            return with_units(super().read(*args, **kwargs), self.metadata)
+
+    clients = dict(DEFAULT_STRUCTURE_CLIENT_DISPATCH["numpy"])
+    clients["BlueskyEventStream"] = EventStreamWithUnits
+    return clients
+
+
+def with_units(ds: Any, metadata: Mapping[str, Any]) -> Any:
+    """Copy each data key's ``units``/``description``/``source``/``shape`` from a stream's
+    descriptor metadata onto the variables of its xarray Dataset (in place; returns it)."""
+    keys = metadata.get("data_keys") or {}
+    for name in ds.data_vars:
+        dk = keys.get(name)
+        if not dk:
+            continue
+        for attr in ("units", "description", "source", "shape", "dtype_numpy"):
+            value = dk.get(attr)
+            if value not in (None, ""):
+                ds[name].attrs[attr] = value
+    return ds
 
 
 def _unfinished(db: Path) -> bool:

@@ -276,7 +276,13 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     pressures = primary.get("reactor-pressure")
 
     def headspace(gas: str) -> np.ndarray | None:
-        key = f"gc-{gas.lower()}_umol"
+        recorded = primary.get(f"gc-{gas.lower()}_headspace_umol")
+        if recorded is not None and len(recorded) and not np.any(np.isnan(np.asarray(recorded, dtype=float))):
+            return np.asarray(recorded, dtype=float)  # recorded at injection by the GC device
+        # runs recorded before the headspace amount was: computed from the loop amount
+        key = f"gc-{gas.lower()}_loop_umol"
+        if key not in primary:
+            key = f"gc-{gas.lower()}_umol"
         if key not in primary:
             return None
         return np.array(

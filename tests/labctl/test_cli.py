@@ -103,7 +103,7 @@ def test_run_then_list_show_export_report(tmp_path):
     assert shown["exit_status"] == "success" and shown["simulated"] is True
     runner.invoke(app, ["runs", "export", uid, "--format", "csv", "--data-dir", d, "-o", str(tmp_path / "x.csv")])
     csv = (tmp_path / "x.csv").read_text()
-    assert "gc-h2_umol" in csv.splitlines()[0] and len(csv.splitlines()) == 1 + 2 + 4
+    assert "gc-h2_loop_umol" in csv.splitlines()[0] and len(csv.splitlines()) == 1 + 2 + 4
     rep = runner.invoke(app, ["runs", "report", uid, "--data-dir", d])
     assert rep.exit_code == 0 and "h2.png" in rep.output
 
