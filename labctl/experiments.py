@@ -27,6 +27,26 @@ _NUMBER_PREFIX = re.compile(
 )
 
 
+# How a listing names a parameter's unit (the unit it is converted to; any unit of the same kind is taken).
+_UNIT_TEXT: dict[str | None, str] = {
+    None: "text",
+    "int": "count",
+    "number": "number",
+    "fraction": "fraction (0.5 or 50%)",
+    "list": "list",
+    "list:umol": "µmol, a list",
+    "umol": "µmol",
+    "degC": "°C",
+    "delta_degC/min": "°C/min",
+}
+
+
+def _pretty_unit(text: str) -> str:
+    """``"1 uW"`` -> ``"1 µW"``, ``"70 degC"`` -> ``"70 °C"``: a quantity string as a listing prints it."""
+    text = text.replace("delta_degC", "°C").replace("degC", "°C")
+    return re.sub(r"(?<=[\d\s])u(?=[a-zA-Z])", "µ", text)
+
+
 class ParameterError(ValueError):
     """An unknown parameter or a value the experiment cannot take."""
 
@@ -96,6 +116,24 @@ class Param:
             return self._in_range(text, value, what="a whole number")
         return to_unit(self.name, text, self.unit, example=self.default or f"1 {self.unit}", within=self.within)
 
+    def describe(self) -> dict[str, Any]:
+        """The parameter as a listing shows it: name, unit, default, allowed range, meaning."""
+        if self.choices is not None:
+            allowed = "one of: " + ", ".join(self.choices)
+        elif self.within is not None:
+            lo, hi = self.within
+            numeric = self.unit in ("int", "number", "fraction")
+            allowed = f"{lo:g} to {hi:g}" if numeric else f"{_pretty_unit(lo)} to {_pretty_unit(hi)}"
+        else:
+            allowed = ""
+        return {
+            "name": self.name,
+            "unit": _UNIT_TEXT.get(self.unit, self.unit),
+            "default": self.default,
+            "range": allowed,
+            "help": self.help,
+        }
+
     def _fix(self, what: str = "a value") -> str:
         if self.within is None:
             return ""
@@ -138,6 +176,10 @@ class Experiment:
     build: Callable[[Any, dict[str, Any]], Any]
     analyze: Callable[[Mapping[str, Any], Tables], dict[str, Any]]
     check: Callable[[Any, dict[str, Any]], list[str]]
+
+    def describe(self) -> dict[str, Any]:
+        """The experiment as ``labctl experiments`` shows it: name, summary, each parameter described."""
+        return {"name": self.name, "summary": self.summary, "params": [p.describe() for p in self.params]}
 
     def resolve(self, given: Mapping[str, str]) -> dict[str, Any]:
         """User parameters (strings with units) -> plan keyword arguments."""
@@ -629,6 +671,11 @@ def split_runs(docs: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, d
         if runs:
             runs[-1].append((name, doc))
     return runs
+
+
+def list_experiments() -> list[dict[str, str]]:
+    """Each experiment's name and one-line summary, in the order labctl knows them."""
+    return [{"name": e.name, "summary": e.summary} for e in EXPERIMENTS.values()]
 
 
 def get_experiment(name: str) -> Experiment:

@@ -76,44 +76,100 @@ class RunOutcome:
 
 
 class _Progress:
-    """Progress bar over the plan's planned duration, advanced by loop time."""
+    """Progress bar over the plan's planned duration, advanced by the loop's (bench) clock.
 
-    def __init__(self, enabled: bool) -> None:
+    It shows the bench time elapsed of the planned, the sample (primary-stream point) k of N
+    when the start document plans a count (``num_points``), and a wall-clock ETA from the pace
+    so far.  ``bench_clock`` (default: the running loop's time), ``wall_clock`` (monotonic) and
+    ``wall_time`` (epoch, for the ETA's time of day) are for tests; ``draw=False`` keeps the
+    state without a screen.
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        *,
+        bench_clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] = time.monotonic,
+        wall_time: Callable[[], float] = time.time,
+        draw: bool = True,
+    ) -> None:
         self.enabled = enabled
+        self._bench_clock = bench_clock or (lambda: asyncio.get_running_loop().time())
+        self._wall_clock = wall_clock
+        self._wall_time = wall_time
+        self._draw = draw
         self._progress: Any = None
         self._task: Any = None
         self._t0 = 0.0
+        self._wall0 = 0.0
         self._total = 0.0
-        self._last_draw = 0.0
+        self._last_draw = -math.inf
+        self._planned: int | None = None
+        self._what = "point"
+        self._primary: set[str] = set()
+        self.count = 0
+        self.elapsed = 0.0
+
+    def fields(self) -> dict[str, str]:
+        """The text columns as drawn now: ``bench``, ``samples`` and ``eta``."""
+        bench = f"{_hms(self.elapsed)} / {_hms(self._total)} bench time"
+        if self._planned:
+            samples = f"{self._what} {min(self.count, self._planned)} of {self._planned}"
+        else:
+            samples = f"{self._what}s {self.count}"
+        wall = self._wall_clock() - self._wall0
+        if self.elapsed <= 0 or wall <= 0:
+            eta = "ETA --"
+        else:
+            left = max(self._total - self.elapsed, 0.0) * wall / self.elapsed
+            at = time.strftime("%H:%M:%S", time.localtime(self._wall_time() + left))
+            eta = f"ETA {at} (in {_hms(left)})"
+        return {"bench": bench, "samples": samples, "eta": eta}
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._bench_clock()
         if name == "start":
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
             self._total = float(doc.get("planned_duration_s") or 1.0)
-            self._t0 = now
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[clock]}"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, clock="0:00:00")
-        elif self._progress is not None:
-            wall = time.monotonic()  # screen refresh pacing only; never the experiment's clock
-            if name != "stop" and wall - self._last_draw < 0.1:
-                return
-            self._last_draw = wall
-            done = min(now - self._t0, self._total)
-            self._progress.update(self._task, completed=done, clock=_hms(now - self._t0))
-            if name == "stop":
-                self._progress.stop()
-                self._progress = None
+            self._t0, self._wall0 = now, self._wall_clock()
+            planned = doc.get("num_points") or doc.get("planned_samples")
+            self._planned = int(planned) if planned else None
+            self._what = "sample" if "gc" in (doc.get("detectors") or []) else "point"
+            self._primary.clear()
+            self.count, self.elapsed = 0, 0.0
+            if self._draw:
+                from rich.progress import BarColumn, Progress, TextColumn
+
+                self._progress = Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[bench]}"),
+                    TextColumn("{task.fields[samples]}"),
+                    TextColumn("{task.fields[eta]}"),
+                    transient=False,
+                )
+                self._progress.start()
+                self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, **self.fields())
+            return
+        if name == "descriptor" and doc.get("name") == "primary":
+            self._primary.add(doc.get("uid", ""))
+        elif name == "event" and doc.get("descriptor") in self._primary:
+            self.count += 1
+        elif name == "event_page" and doc.get("descriptor") in self._primary:
+            self.count += len(doc.get("seq_num") or [])
+        self.elapsed = max(now - self._t0, 0.0)
+        if self._progress is None:
+            return
+        wall = self._wall_clock()  # screen refresh pacing only; never the experiment's clock
+        if name != "stop" and wall - self._last_draw < 0.1:
+            return
+        self._last_draw = wall
+        self._progress.update(self._task, completed=min(self.elapsed, self._total), **self.fields())
+        if name == "stop":
+            self._progress.stop()
+            self._progress = None
 
 
 def _hms(seconds: float) -> str:
