@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from tests.labctl.test_sim_serve import served
+
 pytestmark = pytest.mark.slow
 
 # The reasons a signal writes into the stop document, word for word (labctl.session.SIGNAL_REASONS).
@@ -141,32 +143,12 @@ def served_bench(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """``labctl sim serve --bench sim`` in its own session: the bench file that reaches it, and the lamp's port."""
     folder = tmp_path / "served"
     folder.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labctl.cli", "sim", "serve", "--bench", "sim", "--duration", "600",
-         "--data-dir", str(folder)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("serving"):
-                break
-        text = "".join(lines)
-        assert "serving" in text, f"sim serve did not start: {text}"
-        bench_toml = text[text.index("[bench]") : text.index("serving")]
+    with served(folder, "--bench", "sim", duration_s=600) as bench_toml:
         lamp = re.search(r'\[lamp\]\ndriver = "oriel-69907"\naddress = "socket://127\.0\.0\.1:(\d+)"', bench_toml)
         assert lamp, bench_toml
         bench = tmp_path / "served.toml"
         bench.write_text(bench_toml)
         yield bench, int(lamp[1])
-    finally:
-        kill_group(proc)
 
 
 def ask_lamp(port: int, *queries: str) -> list[str]:
@@ -371,7 +353,10 @@ def test_ctrl_c_to_the_process_group_ends_the_run_promptly_with_the_catalog_comp
 
 
 # -- 3: SIGKILL -----------------------------------------------------------------------------------
-FLUSH_BOUND_S = 1.5  # the writer flushes every 0.5 s; a write and two shared cores take the rest
+# The writer flushes every 0.5 s, and on a quiet machine the catalog is 0.2-0.7 s behind the file at
+# a kill (printed below; run with -s).  What the test holds it to is looser: everything the file had
+# 5 s before the kill, so that a machine loaded by other work does not fail it.
+FLUSH_BOUND_S = 5.0
 
 Sample = tuple[float, dict[str, int], int | None]  # (time, events per stream in the file, event rows in the catalog)
 

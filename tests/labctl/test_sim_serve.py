@@ -16,10 +16,21 @@ from labctl.cli import app
 
 
 @contextmanager
-def served(tmp_path: Path, *args: str) -> Iterator[str]:
+def served(tmp_path: Path, *args: str, duration_s: float = 60) -> Iterator[str]:
     """Start ``labctl sim serve`` and yield the bench file it prints, until the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labctl.cli", "sim", "serve", "--data-dir", str(tmp_path), "--duration", "60", *args],
+        [
+            sys.executable,
+            "-m",
+            "labctl.cli",
+            "sim",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--duration",
+            f"{duration_s:g}",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
