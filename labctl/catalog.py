@@ -172,6 +172,7 @@ class Catalog:
             _set_aside(db)
         if db.exists():
             relocate_catalog(d)
+        write_serve_config(d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             adapter = from_uri(
@@ -237,6 +238,58 @@ def with_units(ds: Any, metadata: Mapping[str, Any]) -> Any:
             if value not in (None, ""):
                 ds[name].attrs[attr] = value
     return ds
+
+
+SERVE_CONFIG = "tiled-serve.yml"
+
+
+def serve_commands(data_dir: Path) -> tuple[list[str], list[str]]:
+    """The two ways to serve a data folder's catalog with Tiled's own server (read-only for
+    anonymous clients): ``tiled serve catalog`` with the file *and* table storage (a plain
+    container of runs), and ``tiled serve config`` with the configuration this module keeps in
+    the folder (the same, with the CatalogOfBlueskyRuns root: ``cat[-1]``, ``cat[scan_id]``)."""
+    d = Path(data_dir).resolve()
+    plain = [
+        "tiled", "serve", "catalog", str(d / "catalog.db"),
+        "-r", str(d / "files"), "-r", f"sqlite:///{d / 'tables.sqlite'}", "--public",
+    ]  # fmt: skip
+    return plain, ["tiled", "serve", "config", str(d / SERVE_CONFIG)]
+
+
+def write_serve_config(data_dir: Path) -> Path:
+    """Write (or bring up to date, after the folder moved) ``tiled-serve.yml`` in the data folder:
+    Tiled's server configuration for this catalog, with its root's CatalogOfBlueskyRuns spec,
+    both storages readable and anonymous reading allowed (writing still needs the server's API
+    key).  ``tiled serve config DATA/tiled-serve.yml [--port N]`` serves it."""
+    d = Path(data_dir).resolve()
+    path = d / SERVE_CONFIG
+    db_uri, tables_uri = f"sqlite:///{d / 'catalog.db'}", f"sqlite:///{d / 'tables.sqlite'}"
+    text = (
+        "# Tiled server configuration of this labctl catalog (rewritten by labctl when the folder moves)\n"
+        "# serve with: tiled serve config tiled-serve.yml [--host 127.0.0.1] [--port 8000]\n"
+        "authentication:\n"
+        "  allow_anonymous_access: true\n"
+        "trees:\n"
+        "  - path: /\n"
+        "    tree: catalog\n"
+        "    args:\n"
+        f"      uri: {json.dumps(db_uri)}\n"
+        "      readable_storage:\n"
+        f"        - {json.dumps(str(d / 'files'))}\n"
+        f"        - {json.dumps(tables_uri)}\n"
+        "      specs:\n"
+        f"        - name: {ROOT_SPEC}\n"
+        f'          version: "{ROOT_SPEC_VERSION}"\n'
+    )
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return path
+        tmp = path.with_name(f".{SERVE_CONFIG}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a read-only or full disk: the catalog itself still opens
+        logger.warning("could not write %s: %s", path, exc)
+    return path
 
 
 def _unfinished(db: Path) -> bool:

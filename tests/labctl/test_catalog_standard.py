@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from labctl.catalog import open_catalog
+from labctl.catalog import open_catalog, serve_commands
 from labctl.config import load_bench
 from labctl.experiments import get_experiment
 from labctl.session import Session
@@ -65,19 +67,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_documented_serve_command_serves_the_event_data(recorded):
+@contextmanager
+def _served(cmd: list[str]) -> Iterator[Any]:
+    """Run a ``tiled serve ...`` command on a free loopback port; yield the plain Tiled client."""
     from tiled.client import from_uri
 
-    data, uid = recorded
     port = _free_port()
-    tiled = Path(sys.executable).with_name("tiled")
-    # the command README.md documents, on a free loopback port
-    cmd = [
-        str(tiled), "serve", "catalog", str(data / "catalog.db"),
-        "-r", str(data / "files"), "-r", f"sqlite:///{data / 'tables.sqlite'}",
-        "--public", "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = [str(Path(sys.executable).with_name("tiled")), *cmd[1:], "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     client = None
     try:
         deadline = time.monotonic() + 60
@@ -90,9 +87,7 @@ def test_the_documented_serve_command_serves_the_event_data(recorded):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        ds = client[uid]["primary"].read()
-        assert len(ds["gc-h2_loop_umol"]) == 4
-        assert ds["gc-h2_headspace_umol"].values[-1] > ds["gc-h2_loop_umol"].values[-1] > 0
+        yield client
     finally:
         if client is not None:
             client.context.close()
@@ -103,3 +98,39 @@ def test_the_documented_serve_command_serves_the_event_data(recorded):
             server.kill()
             server.wait()
         server.stderr.close()
+
+
+def test_the_documented_serve_command_serves_the_event_data(recorded):
+    data, uid = recorded
+    plain, _ = serve_commands(data)
+    assert plain[:3] == ["tiled", "serve", "catalog"] and f"sqlite:///{data / 'tables.sqlite'}" in plain
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "-r DATA/files -r sqlite:///DATA/tables.sqlite --public" in readme
+    with _served(plain) as client:
+        ds = client[uid]["primary"].read()
+        assert len(ds["gc-h2_loop_umol"]) == 4
+        assert ds["gc-h2_headspace_umol"].values[-1] > ds["gc-h2_loop_umol"].values[-1] > 0
+        assert ds["gc-chromatogram_signal"].shape[0] == 4
+
+
+def test_the_served_configuration_gives_a_catalog_of_bluesky_runs(recorded):
+    data, uid = recorded
+    _, with_config = serve_commands(data)
+    assert (data / "tiled-serve.yml").exists()
+    with _served(with_config) as cat:
+        assert cat[-1].metadata["start"]["uid"] == uid
+        assert cat[1].metadata["start"]["uid"] == uid
+        assert cat[uid[:8]]["primary"].read()["gc-h2_loop_umol"].values[-1] > 0
+
+
+def test_a_moved_data_folder_reads_its_events_and_serves_from_where_it_is(recorded, tmp_path):
+    import shutil
+
+    data, _ = recorded
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    with open_catalog(moved) as cat:
+        ds = cat[-1]["primary"].read()
+        assert ds["gc-h2_loop_umol"].attrs["units"] == "umol" and len(ds["gc-chromatogram_time"]) == 4
+    config = (moved / "tiled-serve.yml").read_text(encoding="utf-8")
+    assert str(moved / "tables.sqlite") in config and str(data) not in config
