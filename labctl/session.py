@@ -79,8 +79,8 @@ class _Progress:
     """Progress bar over the plan's planned duration, advanced by the loop's (bench) clock.
 
     It shows the bench time elapsed of the planned, the sample (primary-stream point) k of N
-    when the start document plans a count (``num_points``), and a wall-clock ETA from the pace
-    so far.  ``bench_clock`` (default: the running loop's time), ``wall_clock`` (monotonic) and
+    when the start document plans a count (``num_points``), and the wall-clock time it should end
+    at, from the pace so far.  ``bench_clock`` (default: the running loop's time), ``wall_clock`` (monotonic) and
     ``wall_time`` (epoch, for the ETA's time of day) are for tests; ``draw=False`` keeps the
     state without a screen.
     """
@@ -124,7 +124,7 @@ class _Progress:
         else:
             left = max(self._total - self.elapsed, 0.0) * wall / self.elapsed
             at = time.strftime("%H:%M:%S", time.localtime(self._wall_time() + left))
-            eta = f"ETA {at} (in {_hms(left)})"
+            eta = f"ETA {at}"
         return {"bench": bench, "samples": samples, "eta": eta}
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
@@ -144,7 +144,7 @@ class _Progress:
 
                 self._progress = Progress(
                     TextColumn("[bold]{task.description}"),
-                    BarColumn(),
+                    BarColumn(bar_width=10),  # the line fits 80 columns
                     TextColumn("{task.fields[bench]}"),
                     TextColumn("{task.fields[samples]}"),
                     TextColumn("{task.fields[eta]}"),
