@@ -906,7 +906,9 @@ def runs_export(
             if stream not in run:
                 _fail(f"run {full[:8]} has no stream {stream!r}; streams: {', '.join(run)}")
             try:
-                text = run[stream].read().to_dataframe().to_csv()
+                ds = run[stream].read()
+                # one row per event: array fields (a GC injection's raw trace) stay in the catalog
+                text = ds[[v for v in ds.data_vars if ds[v].ndim == 1]].to_dataframe().to_csv()
             except Exception as exc:
                 _fail(
                     f"run {full[:8]} stream {stream!r} could not be read from the catalog ({exc}); "
