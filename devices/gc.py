@@ -129,6 +129,8 @@ class GasChromatograph(StandardReadable):
             self.loop_temperature = soft_signal_r_and_setter(float, loop_temperature_k, units="K")[0]
             self.loop_pressure = soft_signal_r_and_setter(float, loop_pressure_pa, units="Pa")[0]
         self._headspace: tuple[SignalR[float], SignalR[float], SignalR[float]] | None = None
+        self._trace_points: int | None = None
+        self._raw_trace: tuple[np.ndarray, np.ndarray] | None = None
         super().__init__(name=name)
 
     def sample_headspace_of(
@@ -222,8 +224,22 @@ class GasChromatograph(StandardReadable):
             self._setters[f"{gas}_area"](peak.area)
             self._setters[f"{gas}_in_range"](peak.in_range)
         self._set_chromatogram(path.name)
-        self._set_trace_time(time_min)
-        self._set_trace_signal(signal_uv)
+        self._raw_trace = (time_min, signal_uv)
+        self._publish_trace(self._trace_points or time_min.size)
+
+    def _publish_trace(self, points: int) -> None:
+        """Events keep one trace length, their descriptor's shape: an export of another length
+        is cut or padded with NaN to that of the first since the device was staged (or, for a
+        plan that does not stage it, since it was connected)."""
+        self._trace_points = points
+        if self._raw_trace is not None:
+            self._set_trace_time(_fit(self._raw_trace[0], points))
+            self._set_trace_signal(_fit(self._raw_trace[1], points))
+
+    @AsyncStatus.wrap
+    async def stage(self) -> None:
+        self._trace_points = None
+        await super().stage()
 
 
 _DESCRIPTIONS = {
@@ -237,6 +253,16 @@ _DESCRIPTIONS = {
     "chromatogram_signal": "raw detector signal of the injection (µV), for re-integration",
     "injected_at": "loop time of the injection (s)",
 }
+
+
+def _fit(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` cut to, or padded with NaN to, ``n`` points (an export longer or shorter than
+    the run's first, say after a method's run time was changed mid-run)."""
+    if values.size == n:
+        return values
+    out = np.full(n, np.nan)
+    out[: min(n, values.size)] = values[:n]
+    return out
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:

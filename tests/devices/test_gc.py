@@ -115,3 +115,27 @@ async def test_the_raw_trace_and_the_headspace_amount_are_recorded_beside_the_lo
     assert described["gc-chromatogram_signal"]["shape"] == [trace.signal.size]
     assert "sample loop" in described["gc-h2_loop_umol"]["description"]
     assert "headspace" in described["gc-h2_headspace_umol"]["description"]
+
+
+async def test_a_runs_traces_keep_the_length_of_its_first(gc_and_sim, monkeypatch):
+    import numpy as np
+
+    import labctl.devices.gc as gc_module
+
+    gc, _sim = gc_and_sim
+    await gc.stage()
+    await gc.trigger()
+    n = (await gc.read())["gc-chromatogram_signal"]["value"].size
+    real = gc_module.read_trace
+    monkeypatch.setattr(gc_module, "read_trace", lambda path: tuple(a[:-5] for a in real(path)))
+    await gc.trigger()
+    short = (await gc.read())["gc-chromatogram_signal"]["value"]
+    assert short.size == n and np.isnan(short[-5:]).all() and not np.isnan(short[:-5]).any()
+    await gc.unstage()
+    await gc.stage()  # a new run takes its own first length
+    await gc.trigger()
+    assert (await gc.read())["gc-chromatogram_signal"]["value"].size == n - 5
+    monkeypatch.setattr(gc_module, "read_trace", real)
+    await gc.trigger()
+    assert (await gc.read())["gc-chromatogram_signal"]["value"].size == n - 5  # padded
+    assert (await gc.describe())["gc-chromatogram_signal"]["shape"] == [n - 5]
