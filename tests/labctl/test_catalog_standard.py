@@ -113,7 +113,9 @@ def test_the_documented_serve_command_serves_the_event_data(recorded):
         assert ds["gc-chromatogram_signal"].shape[0] == 4
 
 
-def test_the_served_configuration_gives_a_catalog_of_bluesky_runs(recorded):
+def test_the_served_configuration_gives_a_catalog_of_bluesky_runs(recorded, tmp_path):
+    import os
+
     data, uid = recorded
     _, with_config = serve_commands(data)
     assert (data / "tiled-serve.yml").exists()
@@ -121,6 +123,18 @@ def test_the_served_configuration_gives_a_catalog_of_bluesky_runs(recorded):
         assert cat[-1].metadata["start"]["uid"] == uid
         assert cat[1].metadata["start"]["uid"] == uid
         assert cat[uid[:8]]["primary"].read()["gc-h2_loop_umol"].values[-1] > 0
+        # databroker's own entry point, through a Tiled profile naming the server
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "bench.yml").write_text(f"bench:\n  uri: {cat.uri}\n", encoding="utf-8")
+        script = (
+            "import databroker; cat = databroker.from_profile('bench'); run = cat[-1]; "
+            f"assert cat[1].metadata['start']['uid'] == cat['{uid[:8]}'].metadata['start']['uid']; "
+            "print(run.metadata['start']['uid'], len(run.primary.read()['gc-h2_loop_umol']))"
+        )
+        env = {**os.environ, "TILED_PROFILES": str(tmp_path / "profiles")}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[-2:] == [uid, "4"]
 
 
 def test_a_moved_data_folder_reads_its_events_and_serves_from_where_it_is(recorded, tmp_path):
