@@ -6,7 +6,11 @@ No GC publishes a full remote protocol, so the device is what labs really automa
    switches the gas sampling valve: the headspace is injected at that instant);
 2. wait for the chromatography data system to export the run's chromatogram into a folder;
 3. hand the file to a *processor* (peak integration + calibration, supplied by the bench
-   loader) and publish, per gas, the peak area and the amount injected in µmol.
+   loader) and publish, per gas, the peak area, the amount in the sample loop
+   (``<gas>_loop_umol``) and the amount in the reactor headspace (``<gas>_headspace_umol``,
+   scaled by the ideal-gas law from the loop to the headspace conditions at injection, see
+   :meth:`GasChromatograph.sample_headspace_of`), and the raw trace itself
+   (``chromatogram_time`` in min, ``chromatogram_signal`` in µV) for re-integration.
 
 ``trigger()`` completes when the chromatogram has been processed; a GC that never becomes ready
 or never exports fails the status with an error naming the instrument, folder and wait.

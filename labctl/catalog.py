@@ -9,12 +9,16 @@ The data folder (``--data-dir``, else ``$LABCTL_DATA_DIR``, else ``$XDG_DATA_HOM
     runs/<uid>.jsonl  every document of every run, in order, one JSON object per line
     reports/<uid>/    figures of merit and plots
     calibrations/     GC calibrations (one JSON per gas and bench)
+    tiled-serve.yml   Tiled server configuration of this catalog (``tiled serve config``)
 
-The catalog is a standard Tiled catalog: ``tiled serve catalog DATA/catalog.db -r DATA/files``
-serves it, and :func:`open_catalog` returns the ordinary Tiled client (databroker's
-``BlueskyRun`` objects, ``run["primary"].read()`` gives xarray).  A run is written to the
-catalog by bluesky-tiled-plugins' ``TiledWriter`` in a worker process, so the RunEngine never
-waits on the database; the JSON-lines file is written on the spot, so a crash loses nothing
+The catalog is a standard Tiled catalog whose root carries the ``CatalogOfBlueskyRuns`` spec:
+``tiled serve catalog DATA/catalog.db -r DATA/files -r sqlite:///DATA/tables.sqlite --public``
+serves it (both storages, or no event can be read), ``tiled serve config DATA/tiled-serve.yml``
+serves it with that root spec, and :func:`open_catalog` returns the ordinary Tiled client
+(databroker's ``CatalogOfBlueskyRuns`` and ``BlueskyRun`` objects: ``cat[-1]``, ``cat[scan_id]``,
+``run["primary"].read()`` gives xarray, with each variable's units from its descriptor).
+A run is written to the catalog by bluesky-tiled-plugins' ``TiledWriter`` in a worker process,
+so the RunEngine never waits on the database; the JSON-lines file is written on the spot, so a crash loses nothing
 already measured, and :func:`ingest_jsonl` can replay it into the catalog.
 """
 
