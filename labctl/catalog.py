@@ -518,6 +518,10 @@ def _catalog_worker(data_dir: str, flush_s: float, docs: Any, replies: Any, pare
     """Worker process: feed documents to a TiledWriter, writing cached events every ``flush_s``."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    if os.environ.get("LABCTL_LIBRARY_LOGS", "quiet") != "shown":  # the CLI's -v shows them
+        import tiled.server.app  # noqa: F401  (it sets its own logger to INFO, with a handler, on import)
+
+        logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
     try:  # Linux: be told when the parent dies, whatever killed it
         import ctypes
 

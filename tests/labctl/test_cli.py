@@ -206,11 +206,6 @@ def test_run_prints_no_library_log_lines(tmp_path):
     assert re.search(r"bench time +sample 4 of 4", both), both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the catalog writer's spawned worker imports tiled with its own INFO handler; the worker "
-    "does not yet apply LABCTL_LIBRARY_LOGS, which labctl sets for it",
-)
 def test_run_prints_no_tiled_version_line(tmp_path):
     env = {**os.environ, "LABCTL_DATA_DIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "labctl.cli", "run", "h2-evolution", "--bench", "sim", "-p", "duration=1h"]
