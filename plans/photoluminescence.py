@@ -16,8 +16,6 @@ first message; the error repeats the bad value with its unit and names the limit
 Wavelengths in nm, times in s.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any
 
@@ -27,7 +25,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.fluorometer import Fluorometer, FluorometerLimitError, ShutterState
 from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, sleep_until
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, sleep_until
 
 
 class DetectorSaturated(RuntimeError):
@@ -72,6 +70,11 @@ def _md(plan: str, experiment: str, sample: str, args: dict[str, Any], checks: C
         "checks": list(checks),
         **extra,
     }
+
+
+def load_film(operator: Operator, sample: str) -> MsgGen:
+    """The operator puts a fresh film of ``sample`` in the fluorometer's sample holder."""
+    yield from load_step(operator, "fluorometer", f"Put a fresh film of {sample} in the sample holder", sample=sample)
 
 
 def configure(fluor: Fluorometer, *, excitation_nm: float, bandwidth_nm: float, integration_s: float) -> MsgGen:
@@ -120,6 +123,7 @@ def check_emission_scan(
 
 def emission_scan(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
@@ -146,6 +150,7 @@ def emission_scan(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -208,6 +213,7 @@ def check_excitation_scan(
 
 def excitation_scan(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
@@ -246,6 +252,7 @@ def excitation_scan(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0, fluor.emission, emission_nm, fluor.emission_bandwidth, emission_bandwidth_nm)
         yield from configure(
             fluor, excitation_nm=start_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -345,6 +352,7 @@ def plqy(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -388,13 +396,13 @@ def check_photostability(
     _check_window(fluor, checks, emission_nm - half, emission_nm + half, excitation_nm, excitation_bandwidth_nm)
     checks.need(
         interval_s >= dwell_s + 0.05,
-        f"interval={interval_s:g} s is shorter than the dwell {dwell_s:g} s plus 0.05 s of readout; "
+        f"interval_s={interval_s:g} s is shorter than the dwell {dwell_s:g} s plus 0.05 s of readout; "
         f"use interval >= {dwell_s + 0.05:g}s",
         f"interval {interval_s:g} s >= dwell {dwell_s:g} s",
     )
     checks.need(
         duration_s >= 2 * interval_s,
-        f"duration={duration_s:g} s gives fewer than 3 points at interval={interval_s:g} s; lengthen duration",
+        f"duration_s={duration_s:g} s gives fewer than 3 points at interval_s={interval_s:g} s; lengthen duration",
         f"duration {duration_s / 3600:g} h gives {int(duration_s // interval_s) + 1} points",
     )
     checks.need(
@@ -404,7 +412,7 @@ def check_photostability(
     )
     checks.need(
         spectrum_interval_s >= interval_s,
-        f"spectrum_interval={spectrum_interval_s:g} s is shorter than interval={interval_s:g} s",
+        f"spectrum_interval_s={spectrum_interval_s:g} s is shorter than interval_s={interval_s:g} s",
         f"a spectrum every {spectrum_interval_s / 60:g} min",
     )
     if stop_below is not None:
@@ -418,6 +426,7 @@ def check_photostability(
 
 def photostability(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
@@ -465,6 +474,7 @@ def photostability(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(fluor.emission, emission_nm, fluor.emission_bandwidth, emission_bandwidth_nm)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=dwell_s
@@ -567,6 +577,7 @@ def pl_decay(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from close_shutter(fluor)
         yield from bps.mv(

@@ -40,7 +40,7 @@ def test_every_instrument_answers_and_the_check_passes(served_bench):
     data_dir, bench_toml = served_bench
     code, lines = check(data_dir, bench_toml, "all-good.toml")
     assert code == 0, lines
-    devices = ("lamp", "gc", "reactor", "clock", "gc_calibration", "operator", "parr", "nmr")
+    devices = ("lamp", "gc", "reactor", "clock", "gc_calibrations", "operator", "parr", "nmr")
     assert {line.split(":")[0].strip() for line in lines} == {f"[ok]   {d}" for d in devices}
     # the GC line shows what its relay box answered: firmware version and the Ready line
     (gc,) = [line for line in lines if line.startswith("[ok]   gc: ")]
