@@ -96,6 +96,12 @@ class Bench:
     sim: Any = None
     notes: list[str] = field(default_factory=list)
 
+    def simulated_film(self, sample: str) -> str:
+        """The simulator's film for a sample name (KeyError, naming the films it has, if none)."""
+        from labctl.sim.physics.photophysics import find_material
+
+        return str(find_material(sample).name)
+
     def load_sample(self, **sample: Any) -> None:
         """On a simulated bench, put the sample the plan describes into the model."""
         if self.sim is None:

@@ -721,10 +721,8 @@ def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
 
         checks = run_check(getattr(pl, f"check_{name}"), getattr(pl, name), (_fluor(bench),), kwargs)
         if bench.sim is not None:
-            from labctl.sim.physics.photophysics import find_material
-
             try:
-                checks.append(f"simulated film: {find_material(kwargs['sample']).name}")
+                checks.append(f"simulated film: {bench.simulated_film(kwargs['sample'])}")
             except KeyError as exc:
                 raise ParameterError(f"sample={kwargs['sample']!r}: {exc.args[0]}") from exc
         return checks
