@@ -496,7 +496,25 @@ def recycle(
     md: dict[str, Any] | None = None,
     **run_kwargs: Any,
 ) -> MsgGen:
-    """``cycles`` cycloaddition runs on one catalyst, recovered between runs; runs share a campaign id."""
+    """``cycles`` cycloaddition runs on one catalyst, recovered between runs; runs share a campaign id.
+
+    Parameters
+    ----------
+    reactor : ParrReactor
+        The Parr pressure reactor.
+    operator : Operator
+        The person at the bench: loads the first cycle, recovers the catalyst between cycles.
+    nmr : EnteredReading
+        The PO conversion from 1H NMR, in %.
+    clock : BenchClock
+        The bench clock.
+    cycles : int
+        Runs on the one catalyst (1-50).
+    md : dict, optional
+        Metadata added to each run's start document.
+    **run_kwargs
+        Keyword arguments of each :func:`co2_cycloaddition` run (catalyst, catalyst_mass_mg, hold_s ...).
+    """
     if not 1 <= cycles <= 50:
         raise PlanArgumentError(f"cycles={cycles} must be between 1 and 50")
     # each cycle validates its arguments before its first message; the first cycle's check

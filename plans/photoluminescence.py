@@ -25,7 +25,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.fluorometer import Fluorometer, FluorometerLimitError, ShutterState
 from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, sleep_until
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args, sleep_until
 
 
 class DetectorSaturated(RuntimeError):
@@ -127,15 +127,54 @@ def emission_scan(
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float,
-    start_nm: float,
-    stop_nm: float,
-    excitation_bandwidth_nm: float = 5.0,
-    integration_s: float = 0.1,
+    excitation_nm: float | str,
+    start_nm: float | str,
+    stop_nm: float | str,
+    excitation_bandwidth_nm: float | str = 5.0,
+    integration_s: float | str = 0.1,
     averages: int = 3,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """Emission spectrum of ``sample`` excited at ``excitation_nm``: ``averages`` frames, window start-stop."""
+    """Emission spectrum of ``sample`` excited at ``excitation_nm``: ``averages`` frames, window start-stop.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    start_nm : float or str
+        Start of the scanned window, in nm.
+    stop_nm : float or str
+        End of the scanned window, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    averages : int
+        Frames averaged.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    (
+        excitation_nm,
+        start_nm,
+        stop_nm,
+        excitation_bandwidth_nm,
+        integration_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        integration_s=integration_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "start_nm": start_nm,
@@ -217,16 +256,61 @@ def excitation_scan(
     clock: BenchClock,
     *,
     sample: str,
-    emission_nm: float,
-    start_nm: float,
-    stop_nm: float,
-    step_nm: float = 1.0,
-    excitation_bandwidth_nm: float = 5.0,
-    emission_bandwidth_nm: float = 10.0,
-    integration_s: float = 0.2,
+    emission_nm: float | str,
+    start_nm: float | str,
+    stop_nm: float | str,
+    step_nm: float | str = 1.0,
+    excitation_bandwidth_nm: float | str = 5.0,
+    emission_bandwidth_nm: float | str = 10.0,
+    integration_s: float | str = 0.2,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """PL at ``emission_nm`` (± half the emission bandwidth) vs excitation wavelength (not lamp-corrected)."""
+    """PL at ``emission_nm`` (± half the emission bandwidth) vs excitation wavelength (not lamp-corrected).
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    start_nm : float or str
+        Start of the scanned window, in nm.
+    stop_nm : float or str
+        End of the scanned window, in nm.
+    step_nm : float or str
+        Excitation step, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_bandwidth_nm : float or str
+        Emission bandwidth, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    (
+        emission_nm,
+        start_nm,
+        stop_nm,
+        step_nm,
+        excitation_bandwidth_nm,
+        emission_bandwidth_nm,
+        integration_s,
+    ) = si_args(
+        emission_nm=emission_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        step_nm=step_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        integration_s=integration_s,
+    )
     args = {
         "emission_nm": emission_nm,
         "start_nm": start_nm,
@@ -303,11 +387,11 @@ def plqy(
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float = 350.0,
-    excitation_bandwidth_nm: float = 20.0,
-    emission_start_nm: float = 450.0,
-    emission_stop_nm: float = 800.0,
-    integration_s: float = 0.2,
+    excitation_nm: float | str = 350.0,
+    excitation_bandwidth_nm: float | str = 20.0,
+    emission_start_nm: float | str = 450.0,
+    emission_stop_nm: float | str = 800.0,
+    integration_s: float | str = 0.2,
     replicates: int = 3,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
@@ -315,7 +399,45 @@ def plqy(
 
     A saturated frame (the excitation line in the sphere is bright) stops the run with the
     integration time to use; the frames already taken are kept.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_start_nm : float or str
+        Start of the emission window integrated, in nm.
+    emission_stop_nm : float or str
+        End of the emission window integrated, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    replicates : int
+        Spectra of the blank and of the sample each.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        excitation_nm,
+        excitation_bandwidth_nm,
+        emission_start_nm,
+        emission_stop_nm,
+        integration_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_start_nm=emission_start_nm,
+        emission_stop_nm=emission_stop_nm,
+        integration_s=integration_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "excitation_bandwidth_nm": excitation_bandwidth_nm,
@@ -430,14 +552,14 @@ def photostability(
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float = 350.0,
-    emission_nm: float = 593.0,
-    excitation_bandwidth_nm: float = 20.0,
-    emission_bandwidth_nm: float = 10.0,
-    dwell_s: float = 0.2,
-    interval_s: float = 10.0,
-    duration_s: float = 12 * 3600.0,
-    spectrum_interval_s: float = 1800.0,
+    excitation_nm: float | str = 350.0,
+    emission_nm: float | str = 593.0,
+    excitation_bandwidth_nm: float | str = 20.0,
+    emission_bandwidth_nm: float | str = 10.0,
+    dwell_s: float | str = 0.2,
+    interval_s: float | str = 10.0,
+    duration_s: float | str = 12 * 3600.0,
+    spectrum_interval_s: float | str = 1800.0,
     stop_below: float | None = None,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
@@ -445,7 +567,57 @@ def photostability(
 
     Point k integrates from ``k * interval_s`` after the shutter opened for one dwell; the
     first point is the 100 % reference.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_bandwidth_nm : float or str
+        Emission bandwidth, in nm.
+    dwell_s : float or str
+        Integration of each point, in s.
+    interval_s : float or str
+        Time between points, in s.
+    duration_s : float or str
+        Irradiation time, in s (or e.g. "12 h").
+    spectrum_interval_s : float or str
+        Time between full spectra, in s.
+    stop_below : float, optional
+        Retention fraction (0-1) below which the run stops early.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        excitation_nm,
+        emission_nm,
+        excitation_bandwidth_nm,
+        emission_bandwidth_nm,
+        dwell_s,
+        interval_s,
+        duration_s,
+        spectrum_interval_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        emission_nm=emission_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        dwell_s=dwell_s,
+        interval_s=interval_s,
+        duration_s=duration_s,
+        spectrum_interval_s=spectrum_interval_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "emission_nm": emission_nm,
@@ -541,9 +713,9 @@ def pl_decay(
     clock: BenchClock,
     *,
     sample: str,
-    emission_nm: float = 593.0,
-    time_range_s: float = 2.5e-3,
-    bin_width_s: float = 2.5e-6,
+    emission_nm: float | str = 593.0,
+    time_range_s: float | str = 2.5e-3,
+    bin_width_s: float | str = 2.5e-6,
     records: int = 10_000,
     scans: int = 5,
     md: dict[str, Any] | None = None,
@@ -552,7 +724,39 @@ def pl_decay(
 
     Each scan is one event in ``primary``; the analysis sums them (a scan must stay below the
     scaler's 32767 counts per bin: ``fluor-decay-saturated`` says when it did not).
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    time_range_s : float or str
+        Decay histogram range, in s.
+    bin_width_s : float or str
+        Decay histogram bin width, in s.
+    records : int
+        Excitation pulses per histogram.
+    scans : int
+        Histograms recorded.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        emission_nm,
+        time_range_s,
+        bin_width_s,
+    ) = si_args(
+        emission_nm=emission_nm,
+        time_range_s=time_range_s,
+        bin_width_s=bin_width_s,
+    )
     args = {
         "emission_nm": emission_nm,
         "time_range_s": time_range_s,
