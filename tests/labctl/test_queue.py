@@ -194,8 +194,10 @@ def test_every_plan_validates_at_queue_add_and_a_short_run_lands_in_the_catalog(
         allowed = qs("plans_allowed", {"user_group": "primary"})["plans_allowed"]
         assert set(PLANS) <= set(allowed)
         # each device parameter lists the bench's devices of its class
-        lamp = allowed["h2_evolution"]["parameters"][0]
-        assert lamp["name"] == "lamp" and "lamp" in json.dumps(lamp)
+        params = {p["name"]: p for p in allowed["h2_evolution"]["parameters"]}
+        assert params["lamp"]["annotation"]["devices"] == {"ArcLampLedSource": ["lamp"]}
+        assert params["operator"]["annotation"]["devices"] == {"Operator": ["operator"]}
+        assert "in g" in params["catalyst_mass_g"]["description"]  # numpydoc descriptions, with units
         devices = qs("devices_allowed", {"user_group": "primary"})["devices_allowed"]
         assert {"gc_calibrations", "lamp", "operator"} <= set(devices)
         assert "gc_calibration" not in devices  # the plan's name, not a device's
@@ -203,6 +205,10 @@ def test_every_plan_validates_at_queue_add_and_a_short_run_lands_in_the_catalog(
         for name in PLANS:
             out = qs("queue_item_add", {"item": _item(name), "user": "test", "user_group": "primary"})
             assert out["success"], f"{name}: {out['msg']}"
+        # a device of the wrong class is refused at queue add
+        wrong = dict(_item("h2_evolution"), args=["gc", "gc", "reactor", "operator", "clock"])
+        out = qs("queue_item_add", {"item": wrong, "user": "test", "user_group": "primary"})
+        assert not out["success"] and "lamp" in out["msg"], out
         bad = dict(_item("co2_photoreduction"), kwargs={"catalyst_mass_g": 0.01, "purge_s": 10.0})
         qs("queue_clear")
 
