@@ -90,3 +90,39 @@ def test_h2_evolution_gives_the_same_rate_from_the_cli_and_a_plain_runengine(tmp
     assert simulated_mass_g == pytest.approx(0.05)  # the simulator saw 50 mg, loaded by the plan
     assert start["catalyst_mass_g"] == pytest.approx(0.05)
     assert plain == pytest.approx(cli, rel=0.05)
+
+
+def test_co2_cycloaddition_runs_under_a_plain_runengine_with_the_sample_it_names(tmp_path: Path) -> None:
+    from labctl.plans.co2_cycloaddition import co2_cycloaddition
+
+    loop = VirtualTimeLoop(math.inf)
+    RE = RunEngine({}, loop=loop, context_managers=[])
+    bench = asyncio.run_coroutine_threadsafe(open_bench(load_bench("sim"), data_dir=tmp_path), loop).result(120)
+    try:
+        d = bench.devices
+        docs: list[tuple[str, dict[str, Any]]] = []
+        RE.subscribe(lambda name, doc: docs.append((name, doc)))
+        RE(
+            co2_cycloaddition(
+                d["parr"],
+                d["operator"],
+                d["nmr"],
+                d["clock"],
+                catalyst="Mn:(Cd0.5Zn0.5Se)13 SS",
+                catalyst_mass_mg="4.5 mg",
+                hold_s="1 h",
+                temperature_c="70 degC",
+                pressure_bar="3 bar",
+            )
+        )
+        stop = next(doc for name, doc in docs if name == "stop")
+        assert stop["exit_status"] == "success", stop.get("reason")
+        nmr = [doc["data"] for name, doc in docs if name == "event" and "nmr-value" in doc["data"]]
+        assert len(nmr) == 1 and 0 < nmr[0]["nmr-value"] <= 100
+        reaction = bench.sim.parr_vessel.reaction
+        assert reaction is not None and float(reaction.catalyst_mass_mg) == pytest.approx(4.5)
+    finally:
+        asyncio.run_coroutine_threadsafe(bench.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        RE._th.join(timeout=10)
+        loop.close()
