@@ -134,10 +134,15 @@ def check_cycloaddition(
         f"{reactor.safe_vent_temperature_c:g} °C (the cool-down waits for it)",
         f"temperature {temperature_c:g} °C > vent temperature {reactor.safe_vent_temperature_c:g} °C",
     )
-    need(hold_s > 0, f"hold={hold_s / 3600:g} h must be > 0, e.g. hold=6h", f"hold {hold_s / 3600:g} h")
+    need(
+        hold_s > 0,
+        f"hold_s={hold_s:g} s ({hold_s / 3600:g} h) must be > 0, e.g. hold_s=21600 or '6 h'",
+        f"hold {hold_s / 3600:g} h",
+    )
     need(
         hold_s <= MAX_HOLD_S,
-        f"hold={hold_s / 86400:g} d is above {MAX_HOLD_S / 86400:g} d; give a hold between 1 min and 30 d, "
+        f"hold_s={hold_s:g} s ({hold_s / 86400:g} d) is above "
+        f"{MAX_HOLD_S / 86400:g} d; give a hold between 1 min and 30 d, "
         "e.g. hold=6h",
         f"hold <= {MAX_HOLD_S / 86400:g} d",
     )
@@ -158,7 +163,8 @@ def check_cycloaddition(
     )
     need(
         trace_interval_s <= hold_s,
-        f"trace_interval={trace_interval_s / 60:g} min is longer than hold={hold_s / 60:g} min; give trace_interval "
+        f"trace_interval_s={trace_interval_s:g} s ({trace_interval_s / 60:g} "
+        f"min) is longer than hold_s={hold_s:g} s; give trace_interval "
         "at most the hold, e.g. trace_interval=1min",
         f"trace_interval {trace_interval_s / 60:g} min <= hold",
     )

@@ -75,7 +75,8 @@ def check_h2_evolution(
     )
     need(
         catalyst_mass_g > 0,
-        f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, e.g. catalyst_mass=10mg",
+        f"catalyst_mass_g={catalyst_mass_g:g} g ({catalyst_mass_g * 1e3:g} "
+        f"mg) must be > 0 g; give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
     )
     need(
@@ -87,21 +88,22 @@ def check_h2_evolution(
     check_light(checks, lamp, lamp_power_w=lamp_power_w, led_current_a=led_current_a)
     need(
         sample_interval_s >= gc.run_time_s,
-        f"sample_interval={sample_interval_s / 60:g} min is shorter than the GC run time "
+        f"sample_interval_s={sample_interval_s:g} s ({sample_interval_s / 60:g} min) is shorter than the GC run time "
         f"{gc.run_time_s / 60:g} min; the GC cannot sample faster; use sample_interval >= "
         f"{math.ceil(gc.run_time_s / 60):g}min",
         f"sample_interval {sample_interval_s / 60:g} min >= GC run time {gc.run_time_s / 60:g} min",
     )
     need(
         duration_s >= 2 * sample_interval_s,
-        f"duration={duration_s / 3600:g} h gives fewer than 2 samples at sample_interval="
+        f"duration_s={duration_s:g} s ({duration_s / 3600:g} h) gives fewer than 2 samples at sample_interval="
         f"{sample_interval_s / 60:g} min; a rate needs >= 2 points under light; lengthen duration "
         "or shorten sample_interval",
         f"duration {duration_s / 3600:g} h gives {int(duration_s // sample_interval_s)} samples",
     )
     need(
         duration_s <= MAX_DURATION_S,
-        f"duration={duration_s / 86400:g} d is above {MAX_DURATION_S / 86400:g} d, the longest run this plan "
+        f"duration_s={duration_s:g} s ({duration_s / 86400:g} d) is "
+        f"above {MAX_DURATION_S / 86400:g} d, the longest run this plan "
         "takes; give a duration between 1 min and 30 d, e.g. duration=4h",
         f"duration <= {MAX_DURATION_S / 86400:g} d",
     )
@@ -116,7 +118,7 @@ def check_h2_evolution(
     if light_power_w is not None:
         need(
             light_power_w > 0,
-            f"light_power={light_power_w * 1e3:g} mW must be > 0; give the power measured at "
+            f"light_power_w={light_power_w:g} W ({light_power_w * 1e3:g} mW) must be > 0; give the power measured at "
             "the sample, e.g. light_power=50mW",
             f"light_power {light_power_w * 1e3:g} mW > 0",
         )

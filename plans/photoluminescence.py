@@ -529,7 +529,7 @@ def check_photostability(
     )
     checks.need(
         duration_s <= 7 * 86400,
-        f"duration={duration_s / 3600:g} h is above the 168 h limit; split the run",
+        f"duration_s={duration_s:g} s ({duration_s / 3600:g} h) is above the 168 h limit; split the run",
         "duration <= 168 h",
     )
     checks.need(
@@ -688,7 +688,8 @@ def check_pl_decay(
     _limit(checks, lambda: fluor.pmt_filter_for(emission_nm), f"a PMT filter passes {emission_nm:g} nm")
     checks.need(
         5e-9 <= bin_width_s <= time_range_s / 10,
-        f"bin_width={bin_width_s * 1e6:g} µs must be between 0.005 µs and a tenth of the time range "
+        f"bin_width_s={bin_width_s:g} s ({bin_width_s * 1e6:g} µs) "
+        f"must be between 0.005 µs and a tenth of the time range "
         f"({time_range_s * 1e6 / 10:g} µs)",
         f"bin width {bin_width_s * 1e6:g} µs",
     )

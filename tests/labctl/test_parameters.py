@@ -64,7 +64,7 @@ def test_intervals_must_be_at_least_a_sensible_minimum(exp, given, match):
 
 def test_a_trace_interval_longer_than_the_hold_is_refused_in_the_check(dry_session):
     with pytest.raises(
-        PlanArgumentError, match=r"trace_interval=50 min is longer than hold=30 min; give trace_interval"
+        PlanArgumentError, match=r"trace_interval=3000 s \(50 min\) is longer than hold=1800 s; give trace_interval"
     ):
         CYCLO.check(dry_session.bench, CYCLO.resolve({"hold": "30min", "trace_interval": "50min"}))
 

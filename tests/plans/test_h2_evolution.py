@@ -72,7 +72,7 @@ def test_lamp_off_is_the_last_set_and_samples_follow_every_interval(devices):
     ("kw", "match"),
     [
         ({"lamp_power_w": 600}, r"lamp_power_w=600 W is outside the bench limit 0-500 W"),
-        ({"catalyst_mass_g": 0}, r"catalyst_mass=0 mg must be > 0"),
+        ({"catalyst_mass_g": 0}, r"catalyst_mass_g=0 g \(0 mg\) must be > 0"),
         ({"sample_interval_s": 60}, r"shorter than the GC run time 7 min"),
         ({"duration_s": 1800}, r"fewer than 2 samples"),
         ({"wavelength_nm": 50}, r"wavelength_nm=50 nm is outside 200-1100 nm"),
