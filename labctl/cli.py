@@ -63,6 +63,9 @@ def _quiet_libraries(record: logging.LogRecord) -> bool:
     return _verbose or record.name == "labctl" or record.name.startswith("labctl.")
 
 
+_root_level: int | None = None  # the root logger's level before labctl first set it
+
+
 def setup_logging(verbose: bool) -> None:
     """labctl's own warnings reach stderr; a library's log lines (tiled's "Tiled version ...",
     pymodbus's "Cancel send, because not connected!") only with ``verbose``, which also shows
@@ -76,8 +79,10 @@ def setup_logging(verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
     handler.addFilter(_quiet_libraries)
     root.addHandler(handler)
-    if verbose:
-        root.setLevel(logging.INFO)
+    global _root_level
+    if _root_level is None:
+        _root_level = root.level
+    root.setLevel(logging.INFO if verbose else _root_level)
     logging.getLogger("labctl").setLevel(logging.INFO if verbose else logging.WARNING)
     for name in _CHATTY:
         chatty = logging.getLogger(name)
