@@ -6,7 +6,11 @@ No GC publishes a full remote protocol, so the device is what labs really automa
    switches the gas sampling valve: the headspace is injected at that instant);
 2. wait for the chromatography data system to export the run's chromatogram into a folder;
 3. hand the file to a *processor* (peak integration + calibration, supplied by the bench
-   loader) and publish, per gas, the peak area and the amount injected in µmol.
+   loader) and publish, per gas, the peak area, the amount in the sample loop
+   (``<gas>_loop_umol``) and the amount in the reactor headspace (``<gas>_headspace_umol``,
+   scaled by the ideal-gas law from the loop to the headspace conditions at injection, see
+   :meth:`GasChromatograph.sample_headspace_of`), and the raw trace itself
+   (``chromatogram_time`` in min, ``chromatogram_signal`` in µV) for re-integration.
 
 ``trigger()`` completes when the chromatogram has been processed; a GC that never becomes ready
 or never exports fails the status with an error naming the instrument, folder and wait.
@@ -17,15 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from bluesky.protocols import Movable
 from ophyd_async.core import (
+    Array1D,
     AsyncStatus,
+    SignalR,
     StandardReadable,
     soft_signal_r_and_setter,
 )
@@ -97,9 +105,14 @@ class GasChromatograph(StandardReadable):
         self._setters: dict[str, Callable] = {}
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             for gas in self.gases:
+                # two amounts, never to be confused: what the sample loop held (what the GC measures)
+                # and what the reactor headspace held (what a chemist reports)
                 sig, setter = soft_signal_r_and_setter(float, units="umol")
-                setattr(self, f"{gas.lower()}_umol", sig)
-                self._setters[f"{gas}_umol"] = setter
+                setattr(self, f"{gas.lower()}_loop_umol", sig)
+                self._setters[f"{gas}_loop_umol"] = setter
+                sig, setter = soft_signal_r_and_setter(float, math.nan, units="umol")
+                setattr(self, f"{gas.lower()}_headspace_umol", sig)
+                self._setters[f"{gas}_headspace_umol"] = setter
         with self.add_children_as_readables():
             for gas in self.gases:
                 sig, setter = soft_signal_r_and_setter(float, units="uV*s")
@@ -109,6 +122,9 @@ class GasChromatograph(StandardReadable):
                 setattr(self, f"{gas.lower()}_in_range", sig)
                 self._setters[f"{gas}_in_range"] = setter
             self.chromatogram, self._set_chromatogram = soft_signal_r_and_setter(str)
+            # the raw detector trace of the injection, for re-integration later
+            self.chromatogram_time, self._set_trace_time = soft_signal_r_and_setter(Array1D[np.float64], units="min")
+            self.chromatogram_signal, self._set_trace_signal = soft_signal_r_and_setter(Array1D[np.float64], units="uV")
             self.injected_at, self._set_injected_at = soft_signal_r_and_setter(float, units="s")
         with self.add_children_as_readables(Format.CONFIG_SIGNAL):
             self.run_time = soft_signal_r_and_setter(float, run_time_s, units="s")[0]
@@ -116,7 +132,41 @@ class GasChromatograph(StandardReadable):
             self.loop_volume = soft_signal_r_and_setter(float, loop_volume_ml, units="mL")[0]
             self.loop_temperature = soft_signal_r_and_setter(float, loop_temperature_k, units="K")[0]
             self.loop_pressure = soft_signal_r_and_setter(float, loop_pressure_pa, units="Pa")[0]
+        self._headspace: tuple[SignalR[float], SignalR[float], SignalR[float]] | None = None
+        self._trace_points: int | None = None
+        self._raw_trace: tuple[np.ndarray, np.ndarray] | None = None
         super().__init__(name=name)
+
+    def sample_headspace_of(
+        self, volume: SignalR[float], temperature: SignalR[float], pressure: SignalR[float]
+    ) -> None:
+        """The reactor whose headspace the GC samples: its gas volume (mL), temperature (K) and
+        pressure (Pa), read at each injection to record ``<gas>_headspace_umol``.  Without them
+        the headspace amounts are NaN (and the loop amounts are still recorded)."""
+        self._headspace = (volume, temperature, pressure)
+
+    async def describe(self) -> dict[str, Any]:
+        described = await super().describe()
+        for key, dk in described.items():
+            field = key.removeprefix(f"{self.name}-")
+            gas, _, what = field.partition("_")
+            text = _DESCRIPTIONS.get(what) or _DESCRIPTIONS.get(field)
+            if text:
+                dk["description"] = text.format(gas=gas.upper())  # type: ignore[typeddict-unknown-key]
+        return described
+
+    async def _headspace_factor(self) -> float:
+        """µmol in the headspace per µmol found in the loop: ideal gas at each one's conditions
+        (the gas constant cancels: n_head / n_loop = p_h V_h T_loop / (p_loop V_loop T_h))."""
+        if self._headspace is None:
+            return math.nan
+        v_h, t_h, p_h = await asyncio.gather(*(sig.get_value() for sig in self._headspace))
+        v_l, t_l, p_l = await asyncio.gather(
+            self.loop_volume.get_value(), self.loop_temperature.get_value(), self.loop_pressure.get_value()
+        )
+        if min(v_h, t_h, p_h, v_l, t_l, p_l) <= 0:
+            return math.nan
+        return (p_h * v_h * t_l) / (p_l * v_l * t_h)
 
     async def check_connection(self) -> dict[str, Any]:
         """One exchange with the trigger box, which no signal of this device reads: the box's
@@ -154,6 +204,7 @@ class GasChromatograph(StandardReadable):
         before = await self._existing()
         self._set_injected_at(loop.time())
         await self.trigger_box.pulse(self.start_channel)
+        factor = await self._headspace_factor()  # the headspace as it was when the loop was filled
         wait_s = self.export_timeout_s
         deadline = loop.time() + wait_s
         while True:
@@ -169,12 +220,66 @@ class GasChromatograph(StandardReadable):
                     f"'*{self.pattern}' files to that folder"
                 )
         result = await asyncio.to_thread(self.processor, path)
+        time_min, signal_uv = await asyncio.to_thread(read_trace, path)
         for gas in self.gases:
             peak = result.get(gas, PeakAmount(0.0, 0.0, True))
-            self._setters[f"{gas}_umol"](peak.umol)
+            self._setters[f"{gas}_loop_umol"](peak.umol)
+            self._setters[f"{gas}_headspace_umol"](peak.umol * factor)
             self._setters[f"{gas}_area"](peak.area)
             self._setters[f"{gas}_in_range"](peak.in_range)
         self._set_chromatogram(path.name)
+        self._raw_trace = (time_min, signal_uv)
+        self._publish_trace(self._trace_points or time_min.size)
+
+    def _publish_trace(self, points: int) -> None:
+        """Events keep one trace length, their descriptor's shape: an export of another length
+        is cut or padded with NaN to that of the first since the device was staged (or, for a
+        plan that does not stage it, since it was connected)."""
+        self._trace_points = points
+        if self._raw_trace is not None:
+            self._set_trace_time(_fit(self._raw_trace[0], points))
+            self._set_trace_signal(_fit(self._raw_trace[1], points))
+
+    @AsyncStatus.wrap
+    async def stage(self) -> None:
+        self._trace_points = None
+        await super().stage()
+
+
+_DESCRIPTIONS = {
+    "loop_umol": "{gas} found in the GC sample loop (µmol injected), from the peak area and calibration",
+    "headspace_umol": "{gas} in the reactor headspace (µmol), the loop amount scaled by the ideal-gas law "
+    "to the headspace volume, temperature and pressure at injection",
+    "area": "{gas} peak area (µV·s)",
+    "in_range": "whether the {gas} amount lies inside the calibrated range",
+    "chromatogram": "file name of the exported chromatogram",
+    "chromatogram_time": "time axis of the raw detector trace (min)",
+    "chromatogram_signal": "raw detector signal of the injection (µV), for re-integration",
+    "injected_at": "loop time of the injection (s)",
+}
+
+
+def _fit(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` cut to, or padded with NaN to, ``n`` points (an export longer or shorter than
+    the run's first, say after a method's run time was changed mid-run)."""
+    if values.size == n:
+        return values
+    out = np.full(n, np.nan)
+    out[: min(n, values.size)] = values[:n]
+    return out
+
+
+def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Time (min) and signal (µV) of an exported ``gc-trace-csv/1`` chromatogram (``#`` header
+    lines, one ``time_min,signal_uV`` column-header line, then rows); labctl's chromatography
+    analysis reads the same files with full checks."""
+    rows = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("time_min")
+    ]
+    data = np.loadtxt(rows, delimiter=",", ndmin=2) if rows else np.empty((0, 2))
+    return np.ascontiguousarray(data[:, 0]), np.ascontiguousarray(data[:, 1])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from bluesky.protocols import Movable
 from ophyd_async.core import AsyncStatus, StandardReadable, soft_signal_r_and_setter
@@ -23,11 +24,14 @@ ValueSource = Callable[[str], Awaitable[float]]
 @dataclass(frozen=True)
 class HandStep:
     """One step for the operator: a machine-readable ``key``, the words a person reads, and the
-    step's number if it has one (e.g. the regulator pressure in bar)."""
+    step's number if it has one (e.g. the regulator pressure in bar).  A loading step
+    (``key`` ``load_sample:<where>``) carries what is loaded in ``sample`` (catalyst, mass,
+    volumes, film), so a simulated bench puts the same sample in its model as the plan records."""
 
     key: str
     text: str
     value: float | None = None
+    sample: dict[str, Any] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.text

@@ -106,7 +106,8 @@ class Bench:
         """On a simulated bench, put the sample the plan describes into the model."""
         if self.sim is None:
             return
-        if sample.get("sample") and self.sim.fluorometer is not None:
+        gas_or_parr = "catalyst_mass_g" in sample or "catalyst_mass_mg" in sample
+        if sample.get("sample") and self.sim.fluorometer is not None and not gas_or_parr:
             self.sim.load_film(str(sample["sample"]))
         if "catalyst_mass_g" in sample:
             self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"], catalyst=sample.get("catalyst"))
@@ -216,6 +217,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     export_dir = data_dir / "sim" / cfg.name / "gc-export"
     cal_dir = calibration_folder(cfg, data_dir, simulated=True)
     sim = build_sim_bench(**_model_kwargs(cfg, export_dir))
+    sim.seed = cfg.simulation.seed
     processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases), cal_dir, sim.gc_sim.method.name)
     parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
     fluor_parts = None
@@ -348,8 +350,10 @@ async def _build_devices(
             name="reactor",
         ),
         "clock": BenchClock(name="clock"),
-        "gc_calibration": CalibrationStore(processor.fit_and_save, name="gc_calibration"),
+        "gc_calibrations": CalibrationStore(processor.fit_and_save, name="gc_calibrations"),
     }
+    reactor = devices["reactor"]
+    devices["gc"].sample_headspace_of(reactor.headspace_volume, reactor.temperature, reactor.pressure)
     from labctl.devices.operator import EnteredReading, Operator, terminal_person
 
     operator = Operator(*(person or terminal_person()), name="operator")

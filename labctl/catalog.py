@@ -9,12 +9,16 @@ The data folder (``--data-dir``, else ``$LABCTL_DATA_DIR``, else ``$XDG_DATA_HOM
     runs/<uid>.jsonl  every document of every run, in order, one JSON object per line
     reports/<uid>/    figures of merit and plots
     calibrations/     GC calibrations (one JSON per gas and bench)
+    tiled-serve.yml   Tiled server configuration of this catalog (``tiled serve config``)
 
-The catalog is a standard Tiled catalog: ``tiled serve catalog DATA/catalog.db -r DATA/files``
-serves it, and :func:`open_catalog` returns the ordinary Tiled client (databroker's
-``BlueskyRun`` objects, ``run["primary"].read()`` gives xarray).  A run is written to the
-catalog by bluesky-tiled-plugins' ``TiledWriter`` in a worker process, so the RunEngine never
-waits on the database; the JSON-lines file is written on the spot, so a crash loses nothing
+The catalog is a standard Tiled catalog whose root carries the ``CatalogOfBlueskyRuns`` spec:
+``tiled serve catalog DATA/catalog.db -r DATA/files -r sqlite:///DATA/tables.sqlite --public``
+serves it (both storages, or no event can be read), ``tiled serve config DATA/tiled-serve.yml``
+serves it with that root spec, and :func:`open_catalog` returns the ordinary Tiled client
+(databroker's ``CatalogOfBlueskyRuns`` and ``BlueskyRun`` objects: ``cat[-1]``, ``cat[scan_id]``,
+``run["primary"].read()`` gives xarray, with each variable's units from its descriptor).
+A run is written to the catalog by bluesky-tiled-plugins' ``TiledWriter`` in a worker process,
+so the RunEngine never waits on the database; the JSON-lines file is written on the spot, so a crash loses nothing
 already measured, and :func:`ingest_jsonl` can replay it into the catalog.
 """
 
@@ -172,15 +176,17 @@ class Catalog:
             _set_aside(db)
         if db.exists():
             relocate_catalog(d)
+        write_serve_config(d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             adapter = from_uri(
                 f"sqlite:///{db}",
                 writable_storage=[f"file://{d / 'files'}", f"sqlite:///{d / 'tables.sqlite'}"],
                 init_if_not_exists=not db.exists(),
+                specs=[{"name": ROOT_SPEC, "version": ROOT_SPEC_VERSION}],
             )
             self._context = Context.from_app(build_app(adapter))
-            self.client = from_context(self._context)
+            self.client = from_context(self._context, structure_clients=structure_clients())
         return self
 
     def close(self) -> None:
@@ -188,6 +194,106 @@ class Catalog:
             self._context.close()
             self._context = None
             self.client = None
+
+
+# The catalog root's spec: databroker's and bluesky-tiled-plugins' clients then give the root as a
+# CatalogOfBlueskyRuns (``cat[-1]``, ``cat[scan_id]``, ``cat[uid[:8]]``, ``cat.v1``).  Tiled keeps
+# the root's specs in the server's configuration, not in catalog.db, so every open (and a served
+# catalog's configuration, see :func:`write_serve_config`) sets it.
+ROOT_SPEC = "CatalogOfBlueskyRuns"
+ROOT_SPEC_VERSION = "3.0"
+
+
+def structure_clients() -> dict[str, Any]:
+    """Tiled's client classes for this catalog: the standard ones, with event streams whose
+    ``read()`` gives each variable its descriptor's ``units`` (and ``description``, ``source``,
+    ``shape``) as xarray attributes.
+
+    Tiled builds the Dataset of a stream without attributes; the units live in the stream's
+    descriptor (``data_keys``), which is the stream node's metadata.  Pass the result as
+    ``structure_clients=`` to ``tiled.client.from_uri``/``from_context`` to get the same from a
+    served catalog.
+    """
+    from bluesky_tiled_plugins.clients.bluesky_event_stream import BlueskyEventStreamV3
+    from tiled.client.container import DEFAULT_STRUCTURE_CLIENT_DISPATCH, Container
+
+    if Container.STRUCTURE_CLIENTS_FROM_ENTRYPOINTS is None:
+        Container.discover_clients_from_entrypoints()
+
+    class EventStreamWithUnits(BlueskyEventStreamV3):
+        def read(self, *args: Any, **kwargs: Any) -> Any:
+            return with_units(super().read(*args, **kwargs), self.metadata)
+
+    clients = dict(DEFAULT_STRUCTURE_CLIENT_DISPATCH["numpy"])
+    clients["BlueskyEventStream"] = EventStreamWithUnits
+    return clients
+
+
+def with_units(ds: Any, metadata: Mapping[str, Any]) -> Any:
+    """Copy each data key's ``units``/``description``/``source``/``shape`` from a stream's
+    descriptor metadata onto the variables of its xarray Dataset (in place; returns it)."""
+    keys = metadata.get("data_keys") or {}
+    for name in ds.data_vars:
+        dk = keys.get(name)
+        if not dk:
+            continue
+        for attr in ("units", "description", "source", "shape", "dtype_numpy"):
+            value = dk.get(attr)
+            if value not in (None, ""):
+                ds[name].attrs[attr] = value
+    return ds
+
+
+SERVE_CONFIG = "tiled-serve.yml"
+
+
+def serve_commands(data_dir: Path) -> tuple[list[str], list[str]]:
+    """The two ways to serve a data folder's catalog with Tiled's own server (read-only for
+    anonymous clients): ``tiled serve catalog`` with the file *and* table storage (a plain
+    container of runs), and ``tiled serve config`` with the configuration this module keeps in
+    the folder (the same, with the CatalogOfBlueskyRuns root: ``cat[-1]``, ``cat[scan_id]``)."""
+    d = Path(data_dir).resolve()
+    plain = [
+        "tiled", "serve", "catalog", str(d / "catalog.db"),
+        "-r", str(d / "files"), "-r", f"sqlite:///{d / 'tables.sqlite'}", "--public",
+    ]  # fmt: skip
+    return plain, ["tiled", "serve", "config", str(d / SERVE_CONFIG)]
+
+
+def write_serve_config(data_dir: Path) -> Path:
+    """Write (or bring up to date, after the folder moved) ``tiled-serve.yml`` in the data folder:
+    Tiled's server configuration for this catalog, with its root's CatalogOfBlueskyRuns spec,
+    both storages readable and anonymous reading allowed (writing still needs the server's API
+    key).  ``tiled serve config DATA/tiled-serve.yml [--port N]`` serves it."""
+    d = Path(data_dir).resolve()
+    path = d / SERVE_CONFIG
+    db_uri, tables_uri = f"sqlite:///{d / 'catalog.db'}", f"sqlite:///{d / 'tables.sqlite'}"
+    text = (
+        "# Tiled server configuration of this labctl catalog (rewritten by labctl when the folder moves)\n"
+        "# serve with: tiled serve config tiled-serve.yml [--host 127.0.0.1] [--port 8000]\n"
+        "authentication:\n"
+        "  allow_anonymous_access: true\n"
+        "trees:\n"
+        "  - path: /\n"
+        "    tree: catalog\n"
+        "    args:\n"
+        f"      uri: {json.dumps(db_uri)}\n"
+        "      readable_storage:\n"
+        f"        - {json.dumps(str(d / 'files'))}\n"
+        f"        - {json.dumps(tables_uri)}\n"
+        "      specs:\n"
+        f"        - name: {ROOT_SPEC}\n"
+        f'          version: "{ROOT_SPEC_VERSION}"\n'
+    )
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return path
+        tmp = path.with_name(f".{SERVE_CONFIG}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a read-only or full disk: the catalog itself still opens
+        logger.warning("could not write %s: %s", path, exc)
+    return path
 
 
 def _unfinished(db: Path) -> bool:
@@ -412,6 +518,10 @@ def _catalog_worker(data_dir: str, flush_s: float, docs: Any, replies: Any, pare
     """Worker process: feed documents to a TiledWriter, writing cached events every ``flush_s``."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    if os.environ.get("LABCTL_LIBRARY_LOGS", "quiet") != "shown":  # the CLI's -v shows them
+        import tiled.server.app  # noqa: F401  (it sets its own logger to INFO, with a handler, on import)
+
+        logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
     try:  # Linux: be told when the parent dies, whatever killed it
         import ctypes
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 app = typer.Typer(
     help="Instrument control and autonomous experiments for a photocatalysis bench.",
@@ -40,6 +42,63 @@ DataDirOpt = Annotated[
     typer.Option("--data-dir", envvar="LABCTL_DATA_DIR", help="data folder (catalog, runs, reports)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+# Loggers of libraries that log on their own (tiled's server adds its own handler at INFO).
+_CHATTY = ("tiled.server.app", "pymodbus", "pymodbus.logging")
+_verbose = False
+
+
+class _Stderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    return _verbose or record.name == "labctl" or record.name.startswith("labctl.")
+
+
+_root_level: int | None = None  # the root logger's level before labctl first set it
+
+
+def setup_logging(verbose: bool) -> None:
+    """labctl's own warnings reach stderr; a library's log lines (tiled's "Tiled version ...",
+    pymodbus's "Cancel send, because not connected!") only with ``verbose``, which also shows
+    labctl's and the libraries' INFO lines."""
+    global _verbose
+    _verbose = verbose
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr(logging.INFO if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    handler.addFilter(_quiet_libraries)
+    root.addHandler(handler)
+    global _root_level
+    if _root_level is None:
+        _root_level = root.level
+    root.setLevel(logging.INFO if verbose else _root_level)
+    logging.getLogger("labctl").setLevel(logging.INFO if verbose else logging.WARNING)
+    for name in _CHATTY:
+        chatty = logging.getLogger(name)
+        if _quiet_libraries not in chatty.filters:
+            chatty.addFilter(_quiet_libraries)
+    # read by worker processes (the catalog writer), which do not run this callback
+    os.environ["LABCTL_LIBRARY_LOGS"] = "shown" if verbose else "quiet"
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show INFO log lines of labctl and of the libraries it uses")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -130,9 +189,95 @@ def _analyze(exp: Any, start: dict[str, Any], tables: Any) -> tuple[dict[str, An
         return None, str(exc)
 
 
-@app.command()
+def _param_table(name: str) -> Any:
+    """A rich table of an experiment's parameters: unit, default, allowed range, meaning."""
+    from rich.table import Table
+
+    from labctl.experiments import get_experiment
+
+    exp = get_experiment(name)
+    t = Table(title=f"{exp.name}: {exp.summary}", title_justify="left")
+    for col in ("parameter", "unit", "default", "allowed", "meaning"):
+        t.add_column(col)
+    for p in exp.describe()["params"]:
+        default = "(none)" if p["default"] is None else (p["default"] or "''")
+        t.add_row(p["name"], p["unit"], default, p["range"], p["help"])
+    return t
+
+
+_PARAM_NOTE = "give each as -p name=value; a quantity takes any unit of its kind (duration=90min, catalyst_mass=5mg)"
+
+
+class _RunCommand(typer.core.TyperCommand):
+    """``labctl run EXPERIMENT --help`` adds the named experiment's parameter table to the help."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["labctl_args"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        super().format_help(ctx, formatter)
+        words = [a for a in ctx.meta.get("labctl_args", []) if not a.startswith("-")]
+        if not words:
+            return
+        from rich.console import Console
+
+        from labctl.experiments import ParameterError
+
+        console = Console(soft_wrap=True)
+        try:
+            console.print(_param_table(words[0]))
+        except ParameterError as exc:
+            console.print(str(exc))
+            return
+        console.print(_PARAM_NOTE)
+
+
+@app.command("experiments")
+def experiments(
+    experiment: Annotated[str | None, typer.Argument(help="an experiment: list its parameters")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the experiments, or one experiment's parameters with unit, default, allowed range and meaning."""
+    from labctl.experiments import ParameterError, get_experiment, list_experiments
+
+    if experiment is not None:
+        try:
+            exp = get_experiment(experiment)
+        except ParameterError as exc:
+            _fail(str(exc))
+        if as_json:
+            typer.echo(json.dumps(exp.describe(), indent=2))
+            return
+        from rich.console import Console
+
+        c = Console(soft_wrap=True)
+        c.print(_param_table(exp.name))
+        c.print(_PARAM_NOTE)
+        return
+    rows = list_experiments()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="experiments")
+    t.add_column("experiment")
+    t.add_column("summary")
+    for r in rows:
+        t.add_row(r["name"], r["summary"])
+    c = Console(soft_wrap=True)
+    c.print(t)
+    c.print("parameters of one: labctl run EXPERIMENT --help, or labctl experiments EXPERIMENT")
+
+
+@app.command(
+    cls=_RunCommand,
+    epilog="The parameters of an experiment: labctl run EXPERIMENT --help (e.g. labctl run h2-evolution --help).",
+)
 def run(
-    experiment: Annotated[str, typer.Argument(help="experiment name, e.g. h2-evolution")],
+    experiment: Annotated[str, typer.Argument(help="experiment name, e.g. h2-evolution (see: labctl experiments)")],
     bench: BenchOpt = "sim",
     param: ParamOpt = None,
     time_mode: Annotated[
@@ -312,6 +457,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     from labctl.reports.photoluminescence import PL_EXPERIMENTS, PL_LABELS
+    from labctl.reports.run_report import figure_rows
 
     c = Console(soft_wrap=True)
     sim = " [yellow](simulated)[/yellow]" if result.get("simulated") else ""
@@ -323,6 +469,7 @@ def _print_run_summary(result: dict[str, Any]) -> None:
         t = Table(title="figures of merit")
         t.add_column("figure")
         t.add_column("value", justify="right")
+        t.add_column("unit")
         keys: tuple[str, ...] = (
             "rate",
             "rate_stderr",
@@ -340,13 +487,15 @@ def _print_run_summary(result: dict[str, Any]) -> None:
                 sel = 100 * (figs.get("selectivity") or {}).get(name, 0.0)
                 aqy = f", AQY {prod['aqy']:.3g} %" if prod.get("aqy") is not None else ""
                 t.add_row(
-                    f"{name} rate", f"{prod['rate']:.4g} ± {prod.get('rate_stderr') or 0:.2g} ({sel:.1f} % e⁻){aqy}"
+                    f"{name} rate",
+                    f"{prod['rate']:.4g} ± {prod.get('rate_stderr') or 0:.2g} ({sel:.1f} % e⁻){aqy}",
+                    "µmol g⁻¹ h⁻¹",
                 )
             keys = ("electron_rate", "leak_suspect")
         elif "calibrations" in figs:
             for gas, cal in figs["calibrations"].items():
                 lo, hi = cal["amount_range_umol"]
-                t.add_row(f"{gas} calibration", f"R² {cal['r_squared']:.5f}, {lo:g}-{hi:g} µmol")
+                t.add_row(f"{gas} calibration", f"R² {cal['r_squared']:.5f}, {lo:g}-{hi:g}", "µmol")
             keys = ()
         elif "ton" in figs:
             keys = (
@@ -358,15 +507,8 @@ def _print_run_summary(result: dict[str, Any]) -> None:
                 "hold_h",
                 "co2_uptake_mmol",
             )
-        for key in keys:
-            if key == "model_rate" and key not in figs:
-                continue
-            v = figs.get(key)
-            if isinstance(v, list):
-                text = ", ".join(f"{x:.4g}" for x in v)
-            else:
-                text = f"{v:.4g}" if isinstance(v, float) else str(v)
-            t.add_row(key, text)
+        for row in figure_rows(figs, keys):
+            t.add_row(*row)
         c.print(t)
         for note in figs.get("notes", []):
             c.print(f"  note: {note}")
@@ -429,6 +571,9 @@ def dry_run(
     steps = _condense(timeline, t0)
     # from the run opening to the plan's last message, on the loop's (virtual) clock
     estimated = (timeline[-1]["t"] - t0) if timeline else outcome.virtual_s
+    samples = sum(1 for step in steps if step["step"].startswith("GC sample"))
+    dark = int(kwargs.get("dark_samples") or 0)
+    checks = [_sample_check(chk, dark) for chk in checks]
     result = {
         "experiment": exp.name,
         "bench": cfg.name,
@@ -436,6 +581,8 @@ def dry_run(
         "reason": outcome.reason,
         "estimated_duration_s": estimated,
         "wall_s": outcome.wall_s,
+        "samples": samples if samples else None,
+        "planned_samples": outcome.start.get("num_points"),
         "checks": checks,
         "limits": cfg.limits(),
         "timeline": steps,
@@ -479,6 +626,9 @@ def dry_run(
             f"estimated duration: [bold]{_hms(estimated)}[/bold] "
             f"(simulated in {outcome.wall_s:.1f} s); exit status {outcome.exit_status}"
         )
+        if samples:
+            light = f" ({dark} in the dark, {samples - dark} under light)" if 0 < dark < samples else ""
+            c.print(f"GC samples: [bold]{samples}[/bold]{light}")
         c.print("limit checks passed:")
         for chk in checks:
             c.print(f"  ✓ {chk}")
@@ -524,6 +674,16 @@ def dry_run(
         raise typer.Exit(1)
 
 
+def _sample_check(check: str, dark: int) -> str:
+    """The plan's "duration 12 h gives 24 samples" counts the samples under light: say so, with
+    the dark ones, so that it agrees with the timeline's GC samples."""
+    m = re.search(r"gives (\d+) samples$", check)
+    if not m or not dark:
+        return check
+    n = int(m.group(1))
+    return f"{check} under light (+ {dark} in the dark = {n + dark} GC samples)"
+
+
 def _hms(seconds: float) -> str:
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -532,9 +692,16 @@ def _hms(seconds: float) -> str:
 def _condense(timeline: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
     """Collapse raw messages into readable steps (a GC sample, lamp on/off, waits)."""
     steps: list[dict[str, Any]] = []
+    last_set: dict[str, list[str]] = {}
     for m in timeline:
         t = m["t"] - t0
         cmd, obj, args = m["command"], m["object"], m["args"]
+        if cmd == "set":
+            # a device set to what it already is (the safety sweep after the run turns off a lamp
+            # the plan turned off) is not a step
+            if last_set.get(obj) == args:
+                continue
+            last_set[obj] = args
         if cmd == "open_run":
             text = "run opens"
         elif cmd == "close_run":
@@ -744,7 +911,9 @@ def runs_export(
             if stream not in run:
                 _fail(f"run {full[:8]} has no stream {stream!r}; streams: {', '.join(run)}")
             try:
-                text = run[stream].read().to_dataframe().to_csv()
+                ds = run[stream].read()
+                # one row per event: array fields (a GC injection's raw trace) stay in the catalog
+                text = ds[[v for v in ds.data_vars if ds[v].ndim == 1]].to_dataframe().to_csv()
             except Exception as exc:
                 _fail(
                     f"run {full[:8]} stream {stream!r} could not be read from the catalog ({exc}); "

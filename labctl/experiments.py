@@ -8,6 +8,7 @@ which come either from the documents of a run just made or from the catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -25,6 +26,26 @@ CO2_SUPPLIES = ("regulated", "sealed")  # as plans.co2_cycloaddition.CO2_SUPPLIE
 _NUMBER_PREFIX = re.compile(
     r"^\s*[-+]?(?:(?:inf(?:inity)?|nan)(?![a-z_])|(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*", re.IGNORECASE
 )
+
+
+# How a listing names a parameter's unit (the unit it is converted to; any unit of the same kind is taken).
+_UNIT_TEXT: dict[str | None, str] = {
+    None: "text",
+    "int": "count",
+    "number": "number",
+    "fraction": "fraction (0.5 or 50%)",
+    "list": "list",
+    "list:umol": "µmol, a list",
+    "umol": "µmol",
+    "degC": "°C",
+    "delta_degC/min": "°C/min",
+}
+
+
+def _pretty_unit(text: str) -> str:
+    """``"1 uW"`` -> ``"1 µW"``, ``"70 degC"`` -> ``"70 °C"``: a quantity string as a listing prints it."""
+    text = text.replace("delta_degC", "°C").replace("degC", "°C")
+    return re.sub(r"(?<=[\d\s])u(?=[a-zA-Z])", "µ", text)
 
 
 class ParameterError(ValueError):
@@ -96,6 +117,24 @@ class Param:
             return self._in_range(text, value, what="a whole number")
         return to_unit(self.name, text, self.unit, example=self.default or f"1 {self.unit}", within=self.within)
 
+    def describe(self) -> dict[str, Any]:
+        """The parameter as a listing shows it: name, unit, default, allowed range, meaning."""
+        if self.choices is not None:
+            allowed = "one of: " + ", ".join(self.choices)
+        elif self.within is not None:
+            lo, hi = self.within
+            numeric = self.unit in ("int", "number", "fraction")
+            allowed = f"{lo:g} to {hi:g}" if numeric else f"{_pretty_unit(lo)} to {_pretty_unit(hi)}"
+        else:
+            allowed = ""
+        return {
+            "name": self.name,
+            "unit": _UNIT_TEXT.get(self.unit, self.unit),
+            "default": self.default,
+            "range": allowed,
+            "help": self.help,
+        }
+
     def _fix(self, what: str = "a value") -> str:
         if self.within is None:
             return ""
@@ -138,6 +177,10 @@ class Experiment:
     build: Callable[[Any, dict[str, Any]], Any]
     analyze: Callable[[Mapping[str, Any], Tables], dict[str, Any]]
     check: Callable[[Any, dict[str, Any]], list[str]]
+
+    def describe(self) -> dict[str, Any]:
+        """The experiment as ``labctl experiments`` shows it: name, summary, each parameter described."""
+        return {"name": self.name, "summary": self.summary, "params": [p.describe() for p in self.params]}
 
     def resolve(self, given: Mapping[str, str]) -> dict[str, Any]:
         """User parameters (strings with units) -> plan keyword arguments."""
@@ -258,7 +301,7 @@ def _build_h2(bench: Any, kwargs: dict[str, Any]) -> Any:
     from labctl.plans.h2_evolution import h2_evolution
 
     d = bench.devices
-    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["clock"], **_light_defaults(bench, kwargs))
+    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["operator"], d["clock"], **_light_defaults(bench, kwargs))
 
 
 def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
@@ -276,7 +319,13 @@ def h2_series(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     pressures = primary.get("reactor-pressure")
 
     def headspace(gas: str) -> np.ndarray | None:
-        key = f"gc-{gas.lower()}_umol"
+        recorded = primary.get(f"gc-{gas.lower()}_headspace_umol")
+        if recorded is not None and len(recorded) and not np.any(np.isnan(np.asarray(recorded, dtype=float))):
+            return np.asarray(recorded, dtype=float)  # recorded at injection by the GC device
+        # runs recorded before the headspace amount was: computed from the loop amount
+        key = f"gc-{gas.lower()}_loop_umol"
+        if key not in primary:
+            key = f"gc-{gas.lower()}_umol"
         if key not in primary:
             return None
         return np.array(
@@ -383,8 +432,8 @@ H2_EVOLUTION = Experiment(
             "light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)", within=("1 uW", "10 W")
         ),
         Param("catalyst", "catalyst", None, "Co2+:(CdSe)13 network", "catalyst name"),
-        Param("sample", "sample_name", None, "", "sample label"),
-        Param("operator", "operator", None, "", "who ran it"),
+        Param("sample", "sample", None, "", "sample label"),
+        Param("operator", "operator_name", None, "", "who ran it"),
     ),
     build=_build_h2,
     analyze=_analyze_h2,
@@ -553,7 +602,7 @@ CO2_PHOTOREDUCTION = Experiment(
             "light_power", "light_power_w", "W", None, "optical power at the sample (for AQY)", within=("1 uW", "10 W")
         ),
         Param("catalyst", "catalyst", None, "CdS/TiO2:Cu hollow spheres", "catalyst name"),
-        Param("sample", "sample_name", None, "", "sample label"),
+        Param("sample", "sample", None, "", "sample label"),
         Param("operator", "operator_name", None, "", "who ran it"),
     ),
     build=_build_co2_photoreduction,
@@ -591,7 +640,7 @@ _CYCLO_PARAMS = (
     Param("purge_cycles", "purge_cycles", "int", "3", "CO2 fill-and-vent purges before the charge", within=(0, 20)),
     Param("leak_check", "leak_check_s", "s", "10min", "pressure-hold leak check", within=("0 s", "24 h")),
     Param("trace_interval", "trace_interval_s", "s", "1min", "time between recorded T/P points", within=("1 s", "1 h")),
-    Param("sample", "sample_name", None, "", "sample label"),
+    Param("sample", "sample", None, "", "sample label"),
     Param("operator", "operator_name", None, "", "who ran it"),
 )
 
@@ -623,6 +672,11 @@ def split_runs(docs: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, d
         if runs:
             runs[-1].append((name, doc))
     return runs
+
+
+def list_experiments() -> list[dict[str, str]]:
+    """Each experiment's name and one-line summary, in the order labctl knows them."""
+    return [{"name": e.name, "summary": e.summary} for e in EXPERIMENTS.values()]
 
 
 def get_experiment(name: str) -> Experiment:
@@ -676,13 +730,12 @@ def _pl_check(name: str) -> Callable[[Any, dict[str, Any]], list[str]]:
     return check
 
 
-def _pl_build(name: str, *, operator: bool = False) -> Callable[[Any, dict[str, Any]], Any]:
+def _pl_build(name: str) -> Callable[[Any, dict[str, Any]], Any]:
     def build(bench: Any, kwargs: dict[str, Any]) -> Any:
         import labctl.plans.photoluminescence as pl
 
         d = bench.devices
-        devices = (_fluor(bench), d["operator"], d["clock"]) if operator else (_fluor(bench), d["clock"])
-        return getattr(pl, name)(*devices, **kwargs)
+        return getattr(pl, name)(_fluor(bench), d["operator"], d["clock"], **kwargs)
 
     return build
 
@@ -869,7 +922,7 @@ PLQY = Experiment(
         ),
         Param("replicates", "replicates", "int", "3", "spectra of blank and of sample", within=(2, 50)),
     ),
-    build=_pl_build("plqy", operator=True),
+    build=_pl_build("plqy"),
     analyze=_analyze_plqy,
     check=_pl_check("plqy"),
 )
@@ -951,7 +1004,7 @@ PL_DECAY = Experiment(
             within=(1, 1000),
         ),
     ),
-    build=_pl_build("pl_decay", operator=True),
+    build=_pl_build("pl_decay"),
     analyze=_analyze_decay,
     check=_pl_check("pl_decay"),
 )
@@ -962,7 +1015,7 @@ def _build_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> Any:
     from labctl.plans.gc_calibration import gc_calibration
 
     d = bench.devices
-    return gc_calibration(d["gc"], d["gc_calibration"], d["operator"], d["clock"], **kwargs)
+    return gc_calibration(d["gc"], d["gc_calibrations"], d["operator"], d["clock"], **kwargs)
 
 
 def _check_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> list[str]:
@@ -973,21 +1026,23 @@ def _check_gc_calibration(bench: Any, kwargs: dict[str, Any]) -> list[str]:
 
 def _analyze_gc_calibration(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     cal = tables.get("calibration", {})
-    if not cal or len(cal.get("gc_calibration-gas", [])) == 0:
+    # the store is the device gc_calibrations (gc_calibration in runs recorded before the rename)
+    store = "gc_calibrations" if "gc_calibrations-gas" in cal else "gc_calibration"
+    if not cal or len(cal.get(f"{store}-gas", [])) == 0:
         raise ValueError("this calibration run stored no calibration (a fit was refused, or it ended early)")
     out: dict[str, Any] = {"calibrations": {}}
-    for i, gas in enumerate(cal["gc_calibration-gas"]):
+    for i, gas in enumerate(cal[f"{store}-gas"]):
         out["calibrations"][str(gas)] = {
-            "slope": float(cal["gc_calibration-slope"][i]),
-            "intercept": float(cal["gc_calibration-intercept"][i]),
-            "r_squared": float(cal["gc_calibration-r_squared"][i]),
+            "slope": float(cal[f"{store}-slope"][i]),
+            "intercept": float(cal[f"{store}-intercept"][i]),
+            "r_squared": float(cal[f"{store}-r_squared"][i]),
             "amount_range_umol": [
-                float(cal["gc_calibration-amount_min"][i]),
-                float(cal["gc_calibration-amount_max"][i]),
+                float(cal[f"{store}-amount_min"][i]),
+                float(cal[f"{store}-amount_max"][i]),
             ],
-            "residuals": json.loads(str(cal["gc_calibration-residuals"][i])),
-            "created": str(cal["gc_calibration-created"][i]),
-            "method": str(cal["gc_calibration-method"][i]),
+            "residuals": json.loads(str(cal[f"{store}-residuals"][i])),
+            "created": str(cal[f"{store}-created"][i]),
+            "method": str(cal[f"{store}-method"][i]),
         }
     first = next(iter(out["calibrations"].values()))
     out.update(r_squared=first["r_squared"], slope=first["slope"], notes=[])
@@ -1040,8 +1095,28 @@ GC_CALIBRATION = Experiment(
 )
 
 
+def _named_as_given(exp: Experiment) -> Experiment:
+    """``exp`` whose check names the CLI's parameters: a plan's own check names its keyword
+    (``tbab_mg=-100 mg``), a ``labctl run`` user gave ``-p tbab=...``."""
+    from labctl.plans.stubs import PlanArgumentError
+
+    renames = [(re.compile(rf"\b{re.escape(p.arg)}="), f"{p.name}=") for p in exp.params if p.arg != p.name]
+    plan_check = exp.check
+
+    def check(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+        try:
+            return plan_check(bench, kwargs)
+        except PlanArgumentError as exc:
+            message = str(exc)
+            for pattern, name in renames:
+                message = pattern.sub(name, message)
+            raise PlanArgumentError(message) from exc
+
+    return dataclasses.replace(exp, check=check)
+
+
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e
+    e.name: _named_as_given(e)
     for e in (
         H2_EVOLUTION,
         CO2_PHOTOREDUCTION,

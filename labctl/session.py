@@ -19,12 +19,16 @@ status and reason, and everything measured is in the JSON-lines file and the cat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import json
 import logging
 import math
+import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -72,44 +76,100 @@ class RunOutcome:
 
 
 class _Progress:
-    """Progress bar over the plan's planned duration, advanced by loop time."""
+    """Progress bar over the plan's planned duration, advanced by the loop's (bench) clock.
 
-    def __init__(self, enabled: bool) -> None:
+    It shows the bench time elapsed of the planned, the sample (primary-stream point) k of N
+    when the start document plans a count (``num_points``), and the wall-clock time it should end
+    at, from the pace so far.  ``bench_clock`` (default: the running loop's time), ``wall_clock`` (monotonic) and
+    ``wall_time`` (epoch, for the ETA's time of day) are for tests; ``draw=False`` keeps the
+    state without a screen.
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        *,
+        bench_clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] = time.monotonic,
+        wall_time: Callable[[], float] = time.time,
+        draw: bool = True,
+    ) -> None:
         self.enabled = enabled
+        self._bench_clock = bench_clock or (lambda: asyncio.get_running_loop().time())
+        self._wall_clock = wall_clock
+        self._wall_time = wall_time
+        self._draw = draw
         self._progress: Any = None
         self._task: Any = None
         self._t0 = 0.0
+        self._wall0 = 0.0
         self._total = 0.0
-        self._last_draw = 0.0
+        self._last_draw = -math.inf
+        self._planned: int | None = None
+        self._what = "point"
+        self._primary: set[str] = set()
+        self.count = 0
+        self.elapsed = 0.0
+
+    def fields(self) -> dict[str, str]:
+        """The text columns as drawn now: ``bench``, ``samples`` and ``eta``."""
+        bench = f"{_hms(self.elapsed)} / {_hms(self._total)} bench time"
+        if self._planned:
+            samples = f"{self._what} {min(self.count, self._planned)} of {self._planned}"
+        else:
+            samples = f"{self._what}s {self.count}"
+        wall = self._wall_clock() - self._wall0
+        if self.elapsed <= 0 or wall <= 0:
+            eta = "ETA --"
+        else:
+            left = max(self._total - self.elapsed, 0.0) * wall / self.elapsed
+            at = time.strftime("%H:%M:%S", time.localtime(self._wall_time() + left))
+            eta = f"ETA {at}"
+        return {"bench": bench, "samples": samples, "eta": eta}
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._bench_clock()
         if name == "start":
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
             self._total = float(doc.get("planned_duration_s") or 1.0)
-            self._t0 = now
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[clock]}"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, clock="0:00:00")
-        elif self._progress is not None:
-            wall = time.monotonic()  # screen refresh pacing only; never the experiment's clock
-            if name != "stop" and wall - self._last_draw < 0.1:
-                return
-            self._last_draw = wall
-            done = min(now - self._t0, self._total)
-            self._progress.update(self._task, completed=done, clock=_hms(now - self._t0))
-            if name == "stop":
-                self._progress.stop()
-                self._progress = None
+            self._t0, self._wall0 = now, self._wall_clock()
+            planned = doc.get("num_points") or doc.get("planned_samples")
+            self._planned = int(planned) if planned else None
+            self._what = "sample" if "gc" in (doc.get("detectors") or []) else "point"
+            self._primary.clear()
+            self.count, self.elapsed = 0, 0.0
+            if self._draw:
+                from rich.progress import BarColumn, Progress, TextColumn
+
+                self._progress = Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(bar_width=10),  # the line fits 80 columns
+                    TextColumn("{task.fields[bench]}"),
+                    TextColumn("{task.fields[samples]}"),
+                    TextColumn("{task.fields[eta]}"),
+                    transient=False,
+                )
+                self._progress.start()
+                self._task = self._progress.add_task(doc.get("plan_name", "run"), total=self._total, **self.fields())
+            return
+        if name == "descriptor" and doc.get("name") == "primary":
+            self._primary.add(doc.get("uid", ""))
+        elif name == "event" and doc.get("descriptor") in self._primary:
+            self.count += 1
+        elif name == "event_page" and doc.get("descriptor") in self._primary:
+            self.count += len(doc.get("seq_num") or [])
+        self.elapsed = max(now - self._t0, 0.0)
+        if self._progress is None:
+            return
+        wall = self._wall_clock()  # screen refresh pacing only; never the experiment's clock
+        if name != "stop" and wall - self._last_draw < 0.1:
+            return
+        self._last_draw = wall
+        self._progress.update(self._task, completed=min(self.elapsed, self._total), **self.fields())
+        if name == "stop":
+            self._progress.stop()
+            self._progress = None
 
 
 def _hms(seconds: float) -> str:
@@ -151,15 +211,16 @@ class Session:
         self.speed = speed
         self.loop: asyncio.AbstractEventLoop = VirtualTimeLoop(speed) if speed is not None else asyncio.new_event_loop()
         self._set_accelerate(False)
-        lean_plans.install()
-        self.RE = RunEngine({}, loop=self.loop, context_managers=[], call_returns_result=True)
+        # a recorded run's scan_id follows on from the data folder's last one (a dry run's does not)
+        md = RunEngineMetadata(data_dir / "runengine-md.json") if record else {}
+        self.RE = RunEngine(md, loop=self.loop, context_managers=[], call_returns_result=True)
         self._engine_close_run = self.RE._close_run
         self.RE.register_command("close_run", self._close_run)
         self.record = record
         self.progress = progress
         self.bench: Bench | None = None
         # the catalog writer starts now, so that its start-up overlaps opening the bench
-        self._writer: CatalogWriter | None = CatalogWriter(data_dir) if record else None
+        self._writer: CatalogWriter | None = start_catalog_writer(data_dir) if record else None
         self._state: _RunState | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -177,7 +238,7 @@ class Session:
 
     def _catalog_writer(self) -> CatalogWriter:
         if self._writer is None:
-            self._writer = CatalogWriter(self.data_dir)
+            self._writer = start_catalog_writer(self.data_dir)
         return self._writer
 
     def close(self) -> None:
@@ -345,7 +406,8 @@ class Session:
                 self.call(_start(watchdog))
             self._set_accelerate(True)
             try:
-                self.RE(plan, **(md or {}))
+                with lean_plans.installed():
+                    self.RE(plan, **(md or {}))
             except RunEngineInterrupted:
                 try:
                     self.RE.abort(reason=state.why() or "paused")
@@ -524,3 +586,93 @@ def speed_for(in_process_sim: bool, requested: float | None) -> float | None:
             )
         return None
     return math.inf if requested is None else requested
+
+
+_spawn_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _spawn_without_main() -> Iterator[None]:
+    """Processes started within do not re-run the ``__main__`` module in the child.
+
+    The ``spawn`` start method re-imports the parent's main script in the child so that functions
+    defined there can be unpickled.  A user's script without an ``if __name__ == "__main__":``
+    guard would then run again in the child, whose attempt to start its own worker fails
+    ("An attempt has been made to start a new process before the current process has finished
+    its bootstrapping phase").  The catalog worker's target lives in ``labctl.catalog``, so its
+    child never needs the main module: it starts as ``python -c`` would.
+    """
+    from multiprocessing import spawn
+
+    with _spawn_lock:
+        original = spawn.get_preparation_data
+
+        def preparation_data(name: str) -> dict[str, Any]:
+            data = original(name)
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+            return data
+
+        spawn.get_preparation_data = preparation_data
+        try:
+            yield
+        finally:
+            spawn.get_preparation_data = original
+
+
+def start_catalog_writer(data_dir: Path) -> CatalogWriter:
+    """A :class:`~labctl.catalog.CatalogWriter` whose worker starts from any caller: the CLI, a
+    plain script without a ``__main__`` guard, IPython or a notebook."""
+    with _spawn_without_main():
+        return CatalogWriter(data_dir)
+
+
+class RunEngineMetadata(MutableMapping[str, Any]):
+    """``RE.md`` kept in a JSON file of the data folder, so ``scan_id`` goes on across sessions.
+
+    Every read sees the file as it is now and every write replaces it atomically under a lock,
+    so two sessions on one data folder (the CLI and IPython, say) never reuse a scan_id.  Values
+    that are not JSON are stored as their ``str``.  (``bluesky.utils.PersistentDict`` needs zict,
+    which allows one process per folder.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[dict[str, Any]]:
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            data = self._load()
+            yield data
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(data, default=str, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        with self._editing() as data:
+            data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        with self._editing() as data:
+            del data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"RunEngineMetadata({self._load()!r})"

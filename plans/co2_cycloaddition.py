@@ -23,8 +23,6 @@ path; the heater-off set is the last one.  ``recycle`` runs ``cycles`` such runs
 each its own run sharing a ``campaign_id``, with the catalyst recovered in between.
 """
 
-from __future__ import annotations
-
 import uuid
 from typing import Any
 
@@ -34,7 +32,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.operator import EnteredReading, HandStep, Operator
 from labctl.devices.parr import ParrReactor
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args
 
 PO_DENSITY_G_PER_ML = 0.83
 PO_MOLAR_MASS_G_PER_MOL = 58.08
@@ -104,42 +102,47 @@ def check_cycloaddition(
     )
     need(
         catalyst_mass_mg > 0,
-        f"catalyst_mass={catalyst_mass_mg:g} mg must be > 0 mg, e.g. 4.5mg",
+        f"catalyst_mass_mg={catalyst_mass_mg:g} mg must be > 0 mg, e.g. 4.5mg",
         f"catalyst_mass {catalyst_mass_mg:g} mg > 0",
     )
     if surface_metal_umol is not None:
         need(
             surface_metal_umol > 0,
-            f"surface_metal={surface_metal_umol:g} umol must be > 0 (from ICP-AES), e.g. surface_metal=0.14umol",
+            f"surface_metal_umol={surface_metal_umol:g} umol must be > 0 (from ICP-AES), e.g. surface_metal=0.14umol",
             f"surface_metal {surface_metal_umol:g} umol > 0",
         )
     need(
         0 < epoxide_volume_ml <= 50,
-        f"epoxide_volume={epoxide_volume_ml:g} mL is outside 0-50 mL for a 150 mL vessel",
+        f"epoxide_volume_ml={epoxide_volume_ml:g} mL is outside 0-50 mL for a 150 mL vessel",
         f"epoxide_volume {epoxide_volume_ml:g} mL",
     )
     need(
         0 < pressure_bar <= reactor.max_pressure_bar,
-        f"pressure={pressure_bar:g} bar is outside the vessel limit 0-{reactor.max_pressure_bar:g} bar of "
+        f"pressure_bar={pressure_bar:g} bar is outside the vessel limit 0-{reactor.max_pressure_bar:g} bar of "
         f"{reactor.name}; lower pressure or check max_pressure in the bench file",
         f"pressure {pressure_bar:g} bar <= vessel limit {reactor.max_pressure_bar:g} bar",
     )
     need(
         temperature_c <= reactor.max_temperature_c,
-        f"temperature={temperature_c:g} °C is above the bench limit {reactor.max_temperature_c:g} °C of "
+        f"temperature_c={temperature_c:g} °C is above the bench limit {reactor.max_temperature_c:g} °C of "
         f"{reactor.name}; lower temperature or raise max_temperature in the bench file",
         f"temperature {temperature_c:g} °C <= limit {reactor.max_temperature_c:g} °C",
     )
     need(
         temperature_c > reactor.safe_vent_temperature_c,
-        f"temperature={temperature_c:g} °C must be above the safe vent temperature "
+        f"temperature_c={temperature_c:g} °C must be above the safe vent temperature "
         f"{reactor.safe_vent_temperature_c:g} °C (the cool-down waits for it)",
         f"temperature {temperature_c:g} °C > vent temperature {reactor.safe_vent_temperature_c:g} °C",
     )
-    need(hold_s > 0, f"hold={hold_s / 3600:g} h must be > 0, e.g. hold=6h", f"hold {hold_s / 3600:g} h")
+    need(
+        hold_s > 0,
+        f"hold_s={hold_s:g} s ({hold_s / 3600:g} h) must be > 0, e.g. hold_s=21600 or '6 h'",
+        f"hold {hold_s / 3600:g} h",
+    )
     need(
         hold_s <= MAX_HOLD_S,
-        f"hold={hold_s / 86400:g} d is above {MAX_HOLD_S / 86400:g} d; give a hold between 1 min and 30 d, "
+        f"hold_s={hold_s:g} s ({hold_s / 86400:g} d) is above "
+        f"{MAX_HOLD_S / 86400:g} d; give a hold between 1 min and 30 d, "
         "e.g. hold=6h",
         f"hold <= {MAX_HOLD_S / 86400:g} d",
     )
@@ -148,31 +151,34 @@ def check_cycloaddition(
     checks.within("leak_check_s", leak_check_s, 0, MAX_LEAK_CHECK_S, example="10min")
     need(
         0 < leak_tolerance_bar <= pressure_bar,
-        f"leak_tolerance={leak_tolerance_bar:g} bar must be > 0 and at most the charge pressure {pressure_bar:g} bar",
+        f"leak_tolerance_bar={leak_tolerance_bar:g} bar must be > 0 and at most the charge pressure "
+        f"{pressure_bar:g} bar",
         f"leak tolerance {leak_tolerance_bar:g} bar",
     )
     need(
         trace_interval_s >= MIN_TRACE_INTERVAL_S,
-        f"trace_interval={trace_interval_s:g} s must be at least {MIN_TRACE_INTERVAL_S:g} s (a point every "
+        f"trace_interval_s={trace_interval_s:g} s must be at least {MIN_TRACE_INTERVAL_S:g} s (a point every "
         "controller read at most); give e.g. trace_interval=1min",
         f"trace_interval {trace_interval_s:g} s >= {MIN_TRACE_INTERVAL_S:g} s",
     )
     need(
         trace_interval_s <= hold_s,
-        f"trace_interval={trace_interval_s / 60:g} min is longer than hold={hold_s / 60:g} min; give trace_interval "
+        f"trace_interval_s={trace_interval_s:g} s ({trace_interval_s / 60:g} "
+        f"min) is longer than hold_s={hold_s:g} s; give trace_interval "
         "at most the hold, e.g. trace_interval=1min",
         f"trace_interval {trace_interval_s / 60:g} min <= hold",
     )
     need(
         0 <= stir_rpm <= reactor.max_stirrer_rpm,
-        f"stir={stir_rpm:g} rpm is outside 0-{reactor.max_stirrer_rpm:g} rpm",
+        f"stir_rpm={stir_rpm:g} rpm is outside 0-{reactor.max_stirrer_rpm:g} rpm",
         f"stir {stir_rpm:g} rpm",
     )
     if ramp_c_per_min is not None:
         need(
             0 < ramp_c_per_min <= reactor.max_heating_rate_c_per_min,
-            f"ramp={ramp_c_per_min:g} °C/min is outside the bench limit 0-{reactor.max_heating_rate_c_per_min:g} "
-            f"°C/min of {reactor.name}; ramp more slowly or check max_heating_rate in the bench file",
+            f"ramp_c_per_min={ramp_c_per_min:g} °C/min is outside the bench limit "
+            f"0-{reactor.max_heating_rate_c_per_min:g} °C/min of {reactor.name}; ramp more slowly or check "
+            "max_heating_rate in the bench file",
             f"ramp {ramp_c_per_min:g} °C/min <= limit {reactor.max_heating_rate_c_per_min:g} °C/min",
         )
     return checks
@@ -262,25 +268,103 @@ def co2_cycloaddition(
     clock: BenchClock,
     *,
     catalyst: str,
-    catalyst_mass_mg: float,
-    surface_metal_umol: float | None = None,
-    epoxide_volume_ml: float = 3.0,
-    tbab_mg: float = 100.0,
-    pressure_bar: float = 3.0,
-    temperature_c: float = 70.0,
-    hold_s: float = 6 * 3600.0,
-    stir_rpm: float = 800.0,
+    catalyst_mass_mg: float | str,
+    surface_metal_umol: float | str | None = None,
+    epoxide_volume_ml: float | str = 3.0,
+    tbab_mg: float | str = 100.0,
+    pressure_bar: float | str = 3.0,
+    temperature_c: float | str = 70.0,
+    hold_s: float | str = 6 * 3600.0,
+    stir_rpm: float | str = 800.0,
     co2_supply: str = "regulated",
-    ramp_c_per_min: float | None = None,
+    ramp_c_per_min: float | str | None = None,
     purge_cycles: int = 3,
-    leak_check_s: float = 600.0,
-    leak_tolerance_bar: float = 0.05,
-    trace_interval_s: float = 60.0,
-    sample_name: str = "",
+    leak_check_s: float | str = 600.0,
+    leak_tolerance_bar: float | str = 0.05,
+    trace_interval_s: float | str = 60.0,
+    sample: str = "",
     operator_name: str = "",
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """One CO2 cycloaddition run in the Parr reactor (see the module docstring)."""
+    """One CO2 cycloaddition run in the Parr reactor (see the module docstring).
+
+    Numbers are in the unit the parameter name says; a string with a unit (``"4.5 mg"``,
+    ``"70 degC"``, ``"6 h"``) is converted at the start.
+
+    Parameters
+    ----------
+    reactor : ParrReactor
+        The Parr pressure reactor.
+    operator : Operator
+        The person at the bench: loads the vessel, sets the regulator, cools and vents.
+    nmr : EnteredReading
+        The PO conversion from 1H NMR, in %.
+    clock : BenchClock
+        The bench clock.
+    catalyst : str
+        Catalyst name.
+    catalyst_mass_mg : float or str
+        Catalyst mass, in mg.
+    surface_metal_umol : float or str, optional
+        Surface metal of the loaded catalyst from ICP-AES, in umol (for TON/TOF).
+    epoxide_volume_ml : float or str
+        Propylene oxide volume, in mL.
+    tbab_mg : float or str
+        TBAB co-catalyst mass, in mg.
+    pressure_bar : float or str
+        CO2 charge pressure, in bar.
+    temperature_c : float or str
+        Reaction temperature, in degC.
+    hold_s : float or str
+        Hold time at temperature, in s.
+    stir_rpm : float or str
+        Stirring speed, in rpm.
+    co2_supply : str
+        "regulated" (inlet open to the regulator) or "sealed".
+    ramp_c_per_min : float or str, optional
+        Heating ramp, in degC/min.
+    purge_cycles : int
+        CO2 fill-and-vent purges before the leak check.
+    leak_check_s : float or str
+        Leak check hold, in s.
+    leak_tolerance_bar : float or str
+        Largest pressure drop allowed during the leak check, in bar.
+    trace_interval_s : float or str
+        Time between trace readings, in s.
+    sample : str
+        Sample label.
+    operator_name : str
+        Who ran it.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    (
+        catalyst_mass_mg,
+        surface_metal_umol,
+        epoxide_volume_ml,
+        tbab_mg,
+        pressure_bar,
+        temperature_c,
+        hold_s,
+        stir_rpm,
+        ramp_c_per_min,
+        leak_check_s,
+        leak_tolerance_bar,
+        trace_interval_s,
+    ) = si_args(
+        catalyst_mass_mg=catalyst_mass_mg,
+        surface_metal_umol=surface_metal_umol,
+        epoxide_volume_ml=epoxide_volume_ml,
+        tbab_mg=tbab_mg,
+        pressure_bar=pressure_bar,
+        temperature_c=temperature_c,
+        hold_s=hold_s,
+        stir_rpm=stir_rpm,
+        ramp_c_per_min=ramp_c_per_min,
+        leak_check_s=leak_check_s,
+        leak_tolerance_bar=leak_tolerance_bar,
+        trace_interval_s=trace_interval_s,
+    )
     checks = check_cycloaddition(
         reactor,
         catalyst_mass_mg=catalyst_mass_mg,
@@ -327,7 +411,7 @@ def co2_cycloaddition(
         "tbab_mg": tbab_mg,
         "co2_supply": co2_supply,
         "headspace_ml": reactor.vessel_volume_ml - epoxide_volume_ml,
-        "sample": sample_name,
+        "sample": sample,
         "operator": operator_name,
         "planned_duration_s": planned,
         "checks": checks,
@@ -343,13 +427,15 @@ def co2_cycloaddition(
     @bpp.run_decorator(md=_md)
     def inner() -> MsgGen:
         yield from bps.mv(clock, 0.0)
-        yield from bps.mv(
+        yield from load_step(
             operator,
-            HandStep(
-                "load",
-                f"Load {catalyst_mass_mg:g} mg {catalyst}, {epoxide_volume_ml:g} "
-                f"mL propylene oxide and {tbab_mg:g} mg TBAB; seal the vessel",
-            ),
+            "parr",
+            f"Load {catalyst_mass_mg:g} mg {catalyst}, {epoxide_volume_ml:g} "
+            f"mL propylene oxide and {tbab_mg:g} mg TBAB; seal the vessel",
+            catalyst=catalyst,
+            catalyst_mass_mg=catalyst_mass_mg,
+            epoxide_volume_ml=epoxide_volume_ml,
+            tbab_mg=tbab_mg,
         )
         yield from bps.trigger_and_read(trace)
         # leak check by pressure hold
@@ -416,7 +502,25 @@ def recycle(
     md: dict[str, Any] | None = None,
     **run_kwargs: Any,
 ) -> MsgGen:
-    """``cycles`` cycloaddition runs on one catalyst, recovered between runs; runs share a campaign id."""
+    """``cycles`` cycloaddition runs on one catalyst, recovered between runs; runs share a campaign id.
+
+    Parameters
+    ----------
+    reactor : ParrReactor
+        The Parr pressure reactor.
+    operator : Operator
+        The person at the bench: loads the first cycle, recovers the catalyst between cycles.
+    nmr : EnteredReading
+        The PO conversion from 1H NMR, in %.
+    clock : BenchClock
+        The bench clock.
+    cycles : int
+        Runs on the one catalyst (1-50).
+    md : dict, optional
+        Metadata added to each run's start document.
+    **run_kwargs
+        Keyword arguments of each :func:`co2_cycloaddition` run (catalyst, catalyst_mass_mg, hold_s ...).
+    """
     if not 1 <= cycles <= 50:
         raise PlanArgumentError(f"cycles={cycles} must be between 1 and 50")
     # each cycle validates its arguments before its first message; the first cycle's check

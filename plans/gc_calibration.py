@@ -13,8 +13,6 @@ Fewer than 3 amounts are refused before anything is injected.  Amounts in µmol 
 volumes in µL, temperature in K, pressure in Pa.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +23,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.gc import CalibrationRequest, CalibrationStore, GasChromatograph
 from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen
+from labctl.plans.stubs import Checks, MsgGen, si_args
 
 GAS_CONSTANT = 8.314462618  # J mol^-1 K^-1
 MIN_STANDARDS = 3
@@ -99,15 +97,48 @@ def gc_calibration(
     clock: BenchClock,
     *,
     gases: Sequence[str],
-    amounts_umol: Sequence[float],
+    amounts_umol: Sequence[float | str],
     standard_fraction: float = 1.0,
-    standard_temperature_k: float = 298.15,
-    standard_pressure_pa: float = 101_325.0,
+    standard_temperature_k: float | str = 298.15,
+    standard_pressure_pa: float | str = 101_325.0,
     replicates: int = 1,
     min_r2: float = 0.995,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """Calibrate the GC for ``gases`` with standards of ``amounts_umol`` (see module docstring)."""
+    """Calibrate the GC for ``gases`` with standards of ``amounts_umol`` (see module docstring).
+
+    Parameters
+    ----------
+    gc : GasChromatograph
+        The GC to calibrate.
+    store : CalibrationStore
+        Where the fitted calibrations are saved (the device ``gc_calibrations``).
+    operator : Operator
+        The person at the bench: injects each standard.
+    clock : BenchClock
+        The bench clock.
+    gases : list of str
+        Gases to calibrate, e.g. ["H2"].
+    amounts_umol : list of float or str
+        Amounts of each standard, in umol (or e.g. "2 umol").
+    standard_fraction : float
+        Mole fraction of the gas in the standard (1 for a pure gas).
+    standard_temperature_k : float or str
+        Temperature of the standard gas, in K.
+    standard_pressure_pa : float or str
+        Pressure of the standard gas, in Pa.
+    replicates : int
+        Injections per amount.
+    min_r2 : float
+        Lowest R² of a fit that is saved.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    amounts_umol, standard_temperature_k, standard_pressure_pa = si_args(
+        amounts_umol=list(amounts_umol),
+        standard_temperature_k=standard_temperature_k,
+        standard_pressure_pa=standard_pressure_pa,
+    )
     args = {
         "gases": list(gases),
         "amounts_umol": list(amounts_umol),

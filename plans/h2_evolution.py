@@ -16,8 +16,6 @@ Times in s, mass in g, power in W, wavelength in nm.  Arguments are checked befo
 message; the error repeats the bad value with its unit and names the limit.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any
 
@@ -25,8 +23,19 @@ import bluesky.preprocessors as bpp
 
 from labctl.devices.gc import GasChromatograph
 from labctl.devices.lamp import ArcLamp
+from labctl.devices.led import LedSource
+from labctl.devices.operator import Operator
 from labctl.devices.photoreactor import BenchClock, Photoreactor
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, gas_volumes, lamp_off, sampled_irradiation
+from labctl.plans.stubs import (
+    Checks,
+    MsgGen,
+    PlanArgumentError,
+    gas_volumes,
+    lamp_off,
+    load_photoreactor,
+    sampled_irradiation,
+    si_args,
+)
 
 MAX_DURATION_S = 30 * 86400.0  # the longest irradiation a gas-phase run takes
 MAX_CATALYST_MASS_G = 10.0  # more than any photoreactor here holds
@@ -66,33 +75,35 @@ def check_h2_evolution(
     )
     need(
         catalyst_mass_g > 0,
-        f"catalyst_mass={catalyst_mass_g * 1e3:g} mg must be > 0 mg; give the weighed mass, e.g. catalyst_mass=10mg",
+        f"catalyst_mass_g={catalyst_mass_g:g} g ({catalyst_mass_g * 1e3:g} "
+        f"mg) must be > 0 g; give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass {catalyst_mass_g * 1e3:g} mg > 0",
     )
     need(
         catalyst_mass_g <= MAX_CATALYST_MASS_G,
-        f"catalyst_mass={catalyst_mass_g:g} g is above {MAX_CATALYST_MASS_G:g} g, more than a photoreactor holds; "
+        f"catalyst_mass_g={catalyst_mass_g:g} g is above {MAX_CATALYST_MASS_G:g} g, more than a photoreactor holds; "
         "give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass <= {MAX_CATALYST_MASS_G:g} g",
     )
     check_light(checks, lamp, lamp_power_w=lamp_power_w, led_current_a=led_current_a)
     need(
         sample_interval_s >= gc.run_time_s,
-        f"sample_interval={sample_interval_s / 60:g} min is shorter than the GC run time "
+        f"sample_interval_s={sample_interval_s:g} s ({sample_interval_s / 60:g} min) is shorter than the GC run time "
         f"{gc.run_time_s / 60:g} min; the GC cannot sample faster; use sample_interval >= "
         f"{math.ceil(gc.run_time_s / 60):g}min",
         f"sample_interval {sample_interval_s / 60:g} min >= GC run time {gc.run_time_s / 60:g} min",
     )
     need(
         duration_s >= 2 * sample_interval_s,
-        f"duration={duration_s / 3600:g} h gives fewer than 2 samples at sample_interval="
+        f"duration_s={duration_s:g} s ({duration_s / 3600:g} h) gives fewer than 2 samples at sample_interval="
         f"{sample_interval_s / 60:g} min; a rate needs >= 2 points under light; lengthen duration "
         "or shorten sample_interval",
         f"duration {duration_s / 3600:g} h gives {int(duration_s // sample_interval_s)} samples",
     )
     need(
         duration_s <= MAX_DURATION_S,
-        f"duration={duration_s / 86400:g} d is above {MAX_DURATION_S / 86400:g} d, the longest run this plan "
+        f"duration_s={duration_s:g} s ({duration_s / 86400:g} d) is "
+        f"above {MAX_DURATION_S / 86400:g} d, the longest run this plan "
         "takes; give a duration between 1 min and 30 d, e.g. duration=4h",
         f"duration <= {MAX_DURATION_S / 86400:g} d",
     )
@@ -100,14 +111,14 @@ def check_h2_evolution(
     if wavelength_nm is not None:
         need(
             200 <= wavelength_nm <= 1100,
-            f"wavelength={wavelength_nm:g} nm is outside 200-1100 nm; give the monochromatic "
+            f"wavelength_nm={wavelength_nm:g} nm is outside 200-1100 nm; give the monochromatic "
             "wavelength of the light, e.g. wavelength=420nm",
             f"wavelength {wavelength_nm:g} nm in 200-1100 nm",
         )
     if light_power_w is not None:
         need(
             light_power_w > 0,
-            f"light_power={light_power_w * 1e3:g} mW must be > 0; give the power measured at "
+            f"light_power_w={light_power_w:g} W ({light_power_w * 1e3:g} mW) must be > 0; give the power measured at "
             "the sample, e.g. light_power=50mW",
             f"light_power {light_power_w * 1e3:g} mW > 0",
         )
@@ -121,14 +132,14 @@ def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a
     if led_current_a is not None and arc_limit is not None:
         # an arc supply driven by current would run in current mode, past the power check
         raise PlanArgumentError(
-            f"led_current={led_current_a:g} A is an LED drive current; {lamp.name} is an arc lamp, set by its "
+            f"led_current_a={led_current_a:g} A is an LED drive current; {lamp.name} is an arc lamp, set by its "
             f"power: leave led_current out and give lamp_power (at most {arc_limit:g} W), e.g. lamp_power=300W"
         )
     if led_current_a is not None:
         limit = getattr(lamp, "max_current_a", None)
         need(
             led_current_a > 0 and (limit is None or led_current_a <= limit),
-            f"led_current={led_current_a:g} A is outside 0-{limit:g} A, the limit of the LED head on {lamp.name}; "
+            f"led_current_a={led_current_a:g} A is outside 0-{limit:g} A, the limit of the LED head on {lamp.name}; "
             "lower led_current (the head's datasheet maximum is in the bench file as max_current)",
             f"led_current {led_current_a:g} A <= head limit {limit:g} A",
         )
@@ -141,7 +152,7 @@ def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a
     )
     need(
         0 < lamp_power_w <= limit,
-        f"lamp_power={lamp_power_w:g} W is outside the bench limit 0-{limit:g} W "
+        f"lamp_power_w={lamp_power_w:g} W is outside the bench limit 0-{limit:g} W "
         f"for {lamp.name}; lower lamp_power or raise max_power in the bench file",
         f"lamp_power {lamp_power_w:g} W <= limit {limit:g} W",
     )
@@ -199,35 +210,76 @@ def gas_run_md(
 
 
 def h2_evolution(
-    lamp: ArcLamp,
+    lamp: ArcLamp | LedSource,
     gc: GasChromatograph,
     reactor: Photoreactor,
+    operator: Operator,
     clock: BenchClock,
     *,
-    catalyst_mass_g: float,
-    lamp_power_w: float = 300.0,
-    led_current_a: float | None = None,
-    duration_s: float = 4 * 3600.0,
-    sample_interval_s: float = 1800.0,
+    catalyst_mass_g: float | str,
+    lamp_power_w: float | str = 300.0,
+    led_current_a: float | str | None = None,
+    duration_s: float | str = 4 * 3600.0,
+    sample_interval_s: float | str = 1800.0,
     dark_samples: int = 2,
-    wavelength_nm: float | None = None,
-    light_power_w: float | None = None,
+    wavelength_nm: float | str | None = None,
+    light_power_w: float | str | None = None,
     catalyst: str = "",
-    sample_name: str = "",
-    operator: str = "",
+    sample: str = "",
+    operator_name: str = "",
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
     """Run a photocatalytic H2 evolution experiment (see module docstring).
 
-    :param catalyst_mass_g: catalyst mass in the reactor (g).
-    :param lamp_power_w: lamp power preset (W), for an arc lamp.
-    :param led_current_a: LED drive current (A), for an LED source (then ``lamp_power_w`` is unused).
-    :param duration_s: irradiation time (s).
-    :param sample_interval_s: time between GC samples (s), >= the GC run time.
-    :param dark_samples: GC samples taken in the dark before the lamp is switched on.
-    :param wavelength_nm: monochromatic wavelength, if the light is monochromatic (for AQY).
-    :param light_power_w: optical power measured at the sample (W), for AQY.
+    Numbers are SI-prefixed as the parameter names say; a string with a unit (``"10 mg"``,
+    ``"30 min"``) is converted at the start.
+
+    Parameters
+    ----------
+    lamp : ArcLamp or LedSource
+        The light source.
+    gc : GasChromatograph
+        The GC sampling the reactor headspace.
+    reactor : Photoreactor
+        The photoreactor holding the catalyst.
+    operator : Operator
+        The person at the bench: loads the catalyst (shown what to load).
+    clock : BenchClock
+        The bench clock the samples are timed on.
+    catalyst_mass_g : float or str
+        Catalyst mass in the reactor, in g (or e.g. "10 mg").
+    lamp_power_w : float or str
+        Arc lamp power preset, in W.
+    led_current_a : float or str, optional
+        LED drive current, in A, for an LED source (then ``lamp_power_w`` is unused).
+    duration_s : float or str
+        Irradiation time, in s (or e.g. "4 h").
+    sample_interval_s : float or str
+        Time between GC samples, in s, at least the GC run time.
+    dark_samples : int
+        GC samples taken in the dark before the light goes on.
+    wavelength_nm : float or str, optional
+        Monochromatic wavelength of the light, in nm (for AQY).
+    light_power_w : float or str, optional
+        Optical power measured at the sample, in W (for AQY).
+    catalyst : str
+        Catalyst name.
+    sample : str
+        Sample label.
+    operator_name : str
+        Who ran it.
+    md : dict, optional
+        Metadata added to the start document (wins over the plan's).
     """
+    catalyst_mass_g, lamp_power_w, led_current_a, duration_s, sample_interval_s, wavelength_nm, light_power_w = si_args(
+        catalyst_mass_g=catalyst_mass_g,
+        lamp_power_w=lamp_power_w,
+        led_current_a=led_current_a,
+        duration_s=duration_s,
+        sample_interval_s=sample_interval_s,
+        wavelength_nm=wavelength_nm,
+        light_power_w=light_power_w,
+    )
     checks = check_h2_evolution(
         lamp,
         gc,
@@ -258,14 +310,15 @@ def h2_evolution(
             "light_power_w": light_power_w,
         },
         catalyst=catalyst,
-        sample=sample_name,
-        operator=operator,
+        sample=sample,
+        operator=operator_name,
         checks=checks,
     )
     _md.update(md or {})
 
     @bpp.run_decorator(md=_md)
     def inner() -> MsgGen:
+        yield from load_photoreactor(operator, catalyst_mass_g=catalyst_mass_g, catalyst=catalyst)
         yield from sampled_irradiation(
             lamp,
             detectors,

@@ -16,8 +16,6 @@ first message; the error repeats the bad value with its unit and names the limit
 Wavelengths in nm, times in s.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any
 
@@ -27,7 +25,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.fluorometer import Fluorometer, FluorometerLimitError, ShutterState
 from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, sleep_until
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args, sleep_until
 
 
 class DetectorSaturated(RuntimeError):
@@ -72,6 +70,11 @@ def _md(plan: str, experiment: str, sample: str, args: dict[str, Any], checks: C
         "checks": list(checks),
         **extra,
     }
+
+
+def load_film(operator: Operator, sample: str) -> MsgGen:
+    """The operator puts a fresh film of ``sample`` in the fluorometer's sample holder."""
+    yield from load_step(operator, "fluorometer", f"Put a fresh film of {sample} in the sample holder", sample=sample)
 
 
 def configure(fluor: Fluorometer, *, excitation_nm: float, bandwidth_nm: float, integration_s: float) -> MsgGen:
@@ -120,18 +123,58 @@ def check_emission_scan(
 
 def emission_scan(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float,
-    start_nm: float,
-    stop_nm: float,
-    excitation_bandwidth_nm: float = 5.0,
-    integration_s: float = 0.1,
+    excitation_nm: float | str,
+    start_nm: float | str,
+    stop_nm: float | str,
+    excitation_bandwidth_nm: float | str = 5.0,
+    integration_s: float | str = 0.1,
     averages: int = 3,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """Emission spectrum of ``sample`` excited at ``excitation_nm``: ``averages`` frames, window start-stop."""
+    """Emission spectrum of ``sample`` excited at ``excitation_nm``: ``averages`` frames, window start-stop.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    start_nm : float or str
+        Start of the scanned window, in nm.
+    stop_nm : float or str
+        End of the scanned window, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    averages : int
+        Frames averaged.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    (
+        excitation_nm,
+        start_nm,
+        stop_nm,
+        excitation_bandwidth_nm,
+        integration_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        integration_s=integration_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "start_nm": start_nm,
@@ -146,6 +189,7 @@ def emission_scan(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -208,19 +252,65 @@ def check_excitation_scan(
 
 def excitation_scan(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
-    emission_nm: float,
-    start_nm: float,
-    stop_nm: float,
-    step_nm: float = 1.0,
-    excitation_bandwidth_nm: float = 5.0,
-    emission_bandwidth_nm: float = 10.0,
-    integration_s: float = 0.2,
+    emission_nm: float | str,
+    start_nm: float | str,
+    stop_nm: float | str,
+    step_nm: float | str = 1.0,
+    excitation_bandwidth_nm: float | str = 5.0,
+    emission_bandwidth_nm: float | str = 10.0,
+    integration_s: float | str = 0.2,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
-    """PL at ``emission_nm`` (± half the emission bandwidth) vs excitation wavelength (not lamp-corrected)."""
+    """PL at ``emission_nm`` (± half the emission bandwidth) vs excitation wavelength (not lamp-corrected).
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    start_nm : float or str
+        Start of the scanned window, in nm.
+    stop_nm : float or str
+        End of the scanned window, in nm.
+    step_nm : float or str
+        Excitation step, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_bandwidth_nm : float or str
+        Emission bandwidth, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    md : dict, optional
+        Metadata added to the start document.
+    """
+    (
+        emission_nm,
+        start_nm,
+        stop_nm,
+        step_nm,
+        excitation_bandwidth_nm,
+        emission_bandwidth_nm,
+        integration_s,
+    ) = si_args(
+        emission_nm=emission_nm,
+        start_nm=start_nm,
+        stop_nm=stop_nm,
+        step_nm=step_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        integration_s=integration_s,
+    )
     args = {
         "emission_nm": emission_nm,
         "start_nm": start_nm,
@@ -246,6 +336,7 @@ def excitation_scan(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0, fluor.emission, emission_nm, fluor.emission_bandwidth, emission_bandwidth_nm)
         yield from configure(
             fluor, excitation_nm=start_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -296,11 +387,11 @@ def plqy(
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float = 350.0,
-    excitation_bandwidth_nm: float = 20.0,
-    emission_start_nm: float = 450.0,
-    emission_stop_nm: float = 800.0,
-    integration_s: float = 0.2,
+    excitation_nm: float | str = 350.0,
+    excitation_bandwidth_nm: float | str = 20.0,
+    emission_start_nm: float | str = 450.0,
+    emission_stop_nm: float | str = 800.0,
+    integration_s: float | str = 0.2,
     replicates: int = 3,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
@@ -308,7 +399,45 @@ def plqy(
 
     A saturated frame (the excitation line in the sphere is bright) stops the run with the
     integration time to use; the frames already taken are kept.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_start_nm : float or str
+        Start of the emission window integrated, in nm.
+    emission_stop_nm : float or str
+        End of the emission window integrated, in nm.
+    integration_s : float or str
+        Spectrometer integration time, in s.
+    replicates : int
+        Spectra of the blank and of the sample each.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        excitation_nm,
+        excitation_bandwidth_nm,
+        emission_start_nm,
+        emission_stop_nm,
+        integration_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_start_nm=emission_start_nm,
+        emission_stop_nm=emission_stop_nm,
+        integration_s=integration_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "excitation_bandwidth_nm": excitation_bandwidth_nm,
@@ -345,6 +474,7 @@ def plqy(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=integration_s
@@ -388,23 +518,23 @@ def check_photostability(
     _check_window(fluor, checks, emission_nm - half, emission_nm + half, excitation_nm, excitation_bandwidth_nm)
     checks.need(
         interval_s >= dwell_s + 0.05,
-        f"interval={interval_s:g} s is shorter than the dwell {dwell_s:g} s plus 0.05 s of readout; "
+        f"interval_s={interval_s:g} s is shorter than the dwell {dwell_s:g} s plus 0.05 s of readout; "
         f"use interval >= {dwell_s + 0.05:g}s",
         f"interval {interval_s:g} s >= dwell {dwell_s:g} s",
     )
     checks.need(
         duration_s >= 2 * interval_s,
-        f"duration={duration_s:g} s gives fewer than 3 points at interval={interval_s:g} s; lengthen duration",
+        f"duration_s={duration_s:g} s gives fewer than 3 points at interval_s={interval_s:g} s; lengthen duration",
         f"duration {duration_s / 3600:g} h gives {int(duration_s // interval_s) + 1} points",
     )
     checks.need(
         duration_s <= 7 * 86400,
-        f"duration={duration_s / 3600:g} h is above the 168 h limit; split the run",
+        f"duration_s={duration_s:g} s ({duration_s / 3600:g} h) is above the 168 h limit; split the run",
         "duration <= 168 h",
     )
     checks.need(
         spectrum_interval_s >= interval_s,
-        f"spectrum_interval={spectrum_interval_s:g} s is shorter than interval={interval_s:g} s",
+        f"spectrum_interval_s={spectrum_interval_s:g} s is shorter than interval_s={interval_s:g} s",
         f"a spectrum every {spectrum_interval_s / 60:g} min",
     )
     if stop_below is not None:
@@ -418,17 +548,18 @@ def check_photostability(
 
 def photostability(
     fluor: Fluorometer,
+    operator: Operator,
     clock: BenchClock,
     *,
     sample: str,
-    excitation_nm: float = 350.0,
-    emission_nm: float = 593.0,
-    excitation_bandwidth_nm: float = 20.0,
-    emission_bandwidth_nm: float = 10.0,
-    dwell_s: float = 0.2,
-    interval_s: float = 10.0,
-    duration_s: float = 12 * 3600.0,
-    spectrum_interval_s: float = 1800.0,
+    excitation_nm: float | str = 350.0,
+    emission_nm: float | str = 593.0,
+    excitation_bandwidth_nm: float | str = 20.0,
+    emission_bandwidth_nm: float | str = 10.0,
+    dwell_s: float | str = 0.2,
+    interval_s: float | str = 10.0,
+    duration_s: float | str = 12 * 3600.0,
+    spectrum_interval_s: float | str = 1800.0,
     stop_below: float | None = None,
     md: dict[str, Any] | None = None,
 ) -> MsgGen:
@@ -436,7 +567,57 @@ def photostability(
 
     Point k integrates from ``k * interval_s`` after the shutter opened for one dwell; the
     first point is the 100 % reference.
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    excitation_nm : float or str
+        Excitation wavelength, in nm (or e.g. "350 nm").
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    excitation_bandwidth_nm : float or str
+        Excitation bandwidth, in nm.
+    emission_bandwidth_nm : float or str
+        Emission bandwidth, in nm.
+    dwell_s : float or str
+        Integration of each point, in s.
+    interval_s : float or str
+        Time between points, in s.
+    duration_s : float or str
+        Irradiation time, in s (or e.g. "12 h").
+    spectrum_interval_s : float or str
+        Time between full spectra, in s.
+    stop_below : float, optional
+        Retention fraction (0-1) below which the run stops early.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        excitation_nm,
+        emission_nm,
+        excitation_bandwidth_nm,
+        emission_bandwidth_nm,
+        dwell_s,
+        interval_s,
+        duration_s,
+        spectrum_interval_s,
+    ) = si_args(
+        excitation_nm=excitation_nm,
+        emission_nm=emission_nm,
+        excitation_bandwidth_nm=excitation_bandwidth_nm,
+        emission_bandwidth_nm=emission_bandwidth_nm,
+        dwell_s=dwell_s,
+        interval_s=interval_s,
+        duration_s=duration_s,
+        spectrum_interval_s=spectrum_interval_s,
+    )
     args = {
         "excitation_nm": excitation_nm,
         "emission_nm": emission_nm,
@@ -465,6 +646,7 @@ def photostability(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(fluor.emission, emission_nm, fluor.emission_bandwidth, emission_bandwidth_nm)
         yield from configure(
             fluor, excitation_nm=excitation_nm, bandwidth_nm=excitation_bandwidth_nm, integration_s=dwell_s
@@ -506,7 +688,8 @@ def check_pl_decay(
     _limit(checks, lambda: fluor.pmt_filter_for(emission_nm), f"a PMT filter passes {emission_nm:g} nm")
     checks.need(
         5e-9 <= bin_width_s <= time_range_s / 10,
-        f"bin_width={bin_width_s * 1e6:g} µs must be between 0.005 µs and a tenth of the time range "
+        f"bin_width_s={bin_width_s:g} s ({bin_width_s * 1e6:g} µs) "
+        f"must be between 0.005 µs and a tenth of the time range "
         f"({time_range_s * 1e6 / 10:g} µs)",
         f"bin width {bin_width_s * 1e6:g} µs",
     )
@@ -531,9 +714,9 @@ def pl_decay(
     clock: BenchClock,
     *,
     sample: str,
-    emission_nm: float = 593.0,
-    time_range_s: float = 2.5e-3,
-    bin_width_s: float = 2.5e-6,
+    emission_nm: float | str = 593.0,
+    time_range_s: float | str = 2.5e-3,
+    bin_width_s: float | str = 2.5e-6,
     records: int = 10_000,
     scans: int = 5,
     md: dict[str, Any] | None = None,
@@ -542,7 +725,39 @@ def pl_decay(
 
     Each scan is one event in ``primary``; the analysis sums them (a scan must stay below the
     scaler's 32767 counts per bin: ``fluor-decay-saturated`` says when it did not).
+
+    Parameters
+    ----------
+    fluor : Fluorometer
+        The fluorometer (excitation monochromator, spectrometer, scaler).
+    operator : Operator
+        The person at the bench: puts the film in (and the sphere samples, the PMT filter).
+    clock : BenchClock
+        The bench clock.
+    sample : str
+        The film measured (a simulated film name on the simulated bench).
+    emission_nm : float or str
+        Emission wavelength followed, in nm.
+    time_range_s : float or str
+        Decay histogram range, in s.
+    bin_width_s : float or str
+        Decay histogram bin width, in s.
+    records : int
+        Excitation pulses per histogram.
+    scans : int
+        Histograms recorded.
+    md : dict, optional
+        Metadata added to the start document.
     """
+    (
+        emission_nm,
+        time_range_s,
+        bin_width_s,
+    ) = si_args(
+        emission_nm=emission_nm,
+        time_range_s=time_range_s,
+        bin_width_s=bin_width_s,
+    )
     args = {
         "emission_nm": emission_nm,
         "time_range_s": time_range_s,
@@ -567,6 +782,7 @@ def pl_decay(
 
     @bpp.run_decorator(md=_m)
     def inner() -> MsgGen:
+        yield from load_film(operator, sample)
         yield from bps.mv(clock, 0.0)
         yield from close_shutter(fluor)
         yield from bps.mv(

@@ -3,8 +3,6 @@
 Stubs open no run.  They are typed generators of Bluesky messages and never block.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -13,7 +11,9 @@ import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
 from labctl.devices.lamp import LampState
+from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
+from labctl.units import UnitError, to_unit
 
 MsgGen = Generator[Msg, Any, Any]
 
@@ -41,12 +41,64 @@ _ARG_UNITS = {
 }
 
 
+# the same, spelt for pint: a unit string given to a plan is converted to these
+_PINT_UNITS = {"c": "degC", "c_per_min": "delta_degC/min", "ml": "mL", "rpm": "1/min", "umol": "umol"}
+
+
+def si_args(**values: Any) -> tuple[Any, ...]:
+    """Plan arguments as numbers in the unit their keyword names: ``catalyst_mass_g="10 mg"`` ->
+    ``0.01``.  Numbers and None pass unchanged (checked later by the plan); a string is converted
+    with :func:`labctl.units.to_unit`, and a bad one is refused naming the keyword sent."""
+    out = []
+    for arg, value in values.items():
+        if isinstance(value, str):
+            suffix = next((u for u in sorted(_ARG_UNITS, key=len, reverse=True) if arg.endswith(f"_{u}")), "")
+            if not suffix:
+                raise PlanArgumentError(f"{arg}={value!r} must be a number")
+            unit = _PINT_UNITS.get(suffix, _ARG_UNITS[suffix])
+            try:
+                value = to_unit(arg, value, unit, example=f"1 {_ARG_UNITS[suffix]}")
+            except UnitError as exc:
+                raise PlanArgumentError(str(exc)) from exc
+        elif isinstance(value, list | tuple):
+            value = list(si_args(**{arg: v})[0] for v in value)
+        out.append(value)
+    return tuple(out)
+
+
+def load_step(operator: Operator, where: str, text: str, **sample: Any) -> MsgGen:
+    """The operator loads the sample the plan describes (``where``: ``photoreactor``, ``parr`` or
+    ``fluorometer``); on a real bench they are shown ``text``, on a simulated one the simulator
+    takes the sample into its model.  The step is recorded as the operator's last step."""
+    yield from bps.mv(operator, HandStep(f"load_sample:{where}", text, sample=dict(sample)))
+
+
+def load_photoreactor(operator: Operator, *, catalyst_mass_g: float, catalyst: str = "") -> MsgGen:
+    """Weigh the catalyst into the photoreactor (a gas-phase run's loading step)."""
+    what = f"{catalyst_mass_g * 1e3:g} mg" + (f" of {catalyst}" if catalyst else " of catalyst")
+    yield from load_step(
+        operator,
+        "photoreactor",
+        f"Load {what} into the photoreactor, seal and purge it",
+        catalyst_mass_g=catalyst_mass_g,
+        catalyst=catalyst,
+    )
+
+
 def arg_name_and_unit(arg: str) -> tuple[str, str]:
     """``"hold_s"`` -> ``("hold", "s")``; ``"purge_cycles"`` -> ``("purge_cycles", "")``."""
     for suffix in sorted(_ARG_UNITS, key=len, reverse=True):
         if arg.endswith(f"_{suffix}"):
             return arg.removesuffix(f"_{suffix}"), _ARG_UNITS[suffix]
     return arg, ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Checks(list[str]):
@@ -65,7 +117,7 @@ class Checks(list[str]):
                 continue
             numbers = list(value) if isinstance(value, list | tuple) else [value]
             for v in numbers:
-                name, unit = arg_name_and_unit(arg)
+                name, unit = arg, arg_name_and_unit(arg)[1]
                 if isinstance(v, bool) or not isinstance(v, int | float):
                     raise PlanArgumentError(f"{name}={v!r} must be a number{f' in {unit}' if unit else ''}")
                 if not math.isfinite(v):
@@ -77,12 +129,12 @@ class Checks(list[str]):
 
     def within(self, arg: str, value: float, lo: float, hi: float, *, example: str = "") -> None:
         """``lo <= value <= hi``, the message naming the argument, the value, the range and an example."""
-        name, unit = arg_name_and_unit(arg)
+        name, unit = arg, arg_name_and_unit(arg)[1]
         u = f" {unit}" if unit else ""
         self.need(
             lo <= value <= hi,
             f"{name}={value:g}{u} must be between {lo:g} and {hi:g}{u}"
-            + (f", e.g. {name}={example}" if example else ""),
+            + (f", e.g. {name}={example if _is_number(example) else repr(example)}" if example else ""),
             f"{name} {value:g}{u} in {lo:g}-{hi:g}{u}",
         )
 

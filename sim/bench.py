@@ -58,6 +58,8 @@ class SimBench:
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
     fluorometer: FluorometerSim | None = None
+    seed: int = 0  # the bench file's simulation seed, for a loaded cycloaddition's noise
+    _recovered: bool = False  # a recycled catalyst is in the vessel: the next load keeps it
 
     def start_fluorometer(self, **kwargs: Any) -> FluorometerSim:
         """Make the fluorometer's simulators (monochromator, spectrometer, scaler) on this loop's clock."""
@@ -98,6 +100,9 @@ class SimBench:
 
     async def operator_step(self, step: HandStep) -> None:
         """The simulated operator does each hand step on the simulators at once."""
+        if step.key.startswith("load_sample:"):
+            self.load_step(step.key.split(":", 1)[1], dict(step.sample or {}))
+            return
         if self.fluorometer is not None and self.fluorometer.operator_step(step):
             return
         if step.key.startswith("gc_standard:") and step.value is not None:
@@ -128,6 +133,32 @@ class SimBench:
             vessel.advance()
             vessel.ice_bath(False)
             vessel.reaction = self._reaction().recycle()
+            self._recovered = True
+
+    def load_step(self, where: str, sample: dict[str, Any]) -> None:
+        """A plan's loading step: the sample it names goes into the model it names
+        (``photoreactor``, ``fluorometer`` or ``parr``)."""
+        if where == "photoreactor":
+            self.load_sample(catalyst_mass_g=float(sample["catalyst_mass_g"]), catalyst=sample.get("catalyst"))
+        elif where == "fluorometer":
+            if sample.get("sample"):
+                self.load_film(str(sample["sample"]))
+        elif where == "parr":
+            if self.parr_vessel is not None:
+                self.parr_vessel.advance()
+                self.parr_vessel.ice_bath(False)
+            if self._recovered and self.parr_vessel is not None and self.parr_vessel.reaction is not None:
+                self._recovered = False  # the recovered catalyst, reloaded with fresh epoxide
+                return
+            self.load_cycloaddition(
+                catalyst=str(sample.get("catalyst") or "Mn:(Cd0.5Zn0.5Se)13 SS"),
+                catalyst_mass_mg=float(sample["catalyst_mass_mg"]),
+                epoxide_volume_ml=float(sample.get("epoxide_volume_ml", 3.0)),
+                tbab_mg=float(sample.get("tbab_mg", 100.0)),
+                seed=self.seed,
+            )
+        else:
+            raise ValueError(f"no simulated place to load a sample named {where!r}")
 
     async def nmr_percent(self, prompt: str) -> float:
         """The simulated NMR: PO conversion in %, with the spectrometer's noise."""

@@ -19,6 +19,78 @@ import numpy as np
 
 from labctl.reports.photoluminescence import PL_EXPERIMENTS, PL_LABELS, plot_pl
 
+# The unit each figure of merit is printed in (terminal and report.md).  The figures that are
+# fractions in figures.json (AS_PERCENT) are printed as percentages, so that a percentage never
+# stands next to a fraction (PLQY 35.2 % ± 0.07 %, not 35.2 next to 0.0007).
+FIGURE_UNITS: dict[str, str] = {
+    "rate": "µmol g⁻¹ h⁻¹",
+    "rate_stderr": "µmol g⁻¹ h⁻¹",
+    "model_rate": "µmol g⁻¹ h⁻¹",
+    "dark_rate": "µmol g⁻¹ h⁻¹",
+    "electron_rate": "µmol e⁻ g⁻¹ h⁻¹",
+    "r_squared": "",
+    "total_umol": "µmol",
+    "aqy": "%",
+    "leak_suspect": "",
+    "conversion_percent": "%",
+    "ton": "per cluster",
+    "tof": "h⁻¹ per cluster",
+    "po_converted_mmol": "mmol",
+    "surface_metal_umol": "µmol",
+    "hold_h": "h",
+    "co2_uptake_mmol": "mmol",
+    "retention_percent": "%",
+    "retention_30min": "%",
+    "half_life_h": "h",
+    "half_life_observed_h": "h",
+    "stable_fraction": "%",
+    "bleach_rate_per_h": "h⁻¹",
+    "points": "",
+    "plqy_percent": "%",
+    "plqy_err": "%",
+    "absorbed_fraction": "%",
+    "n_components": "",
+    "lifetimes": "µs",
+    "fractions": "%",
+    "average_lifetime_us": "µs",
+    "reduced_chi2": "",
+    "peak_nm": "nm",
+    "fwhm_nm": "nm",
+    "excitation_peak_nm": "nm",
+}
+AS_PERCENT = frozenset({"retention_30min", "stable_fraction", "plqy_err", "absorbed_fraction", "fractions"})
+# report.md labels of the figures printed as percentages (the PL labels name them fractions)
+_PERCENT_LABELS = {
+    "retention_30min": "retention after 30 min (%)",
+    "stable_fraction": "photostable fraction, fit (%)",
+    "plqy_err": "± standard error (%)",
+    "absorbed_fraction": "absorbed fraction (%)",
+    "fractions": "amplitude fractions (%)",
+}
+
+
+def figure_text(key: str, value: Any, digits: int = 4) -> str:
+    """A figure's value as printed, without its unit: fractions in AS_PERCENT times 100, lists
+    comma-separated, None as n/a."""
+    scale = 100.0 if key in AS_PERCENT else 1.0
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(x * scale if isinstance(x, int | float) else x, digits) for x in value)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return _fmt(float(value) * scale, digits)
+    return _fmt(value, digits)
+
+
+def figure_rows(figures: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(figure, value, unit) for each key in ``figures``; a missing value's unit is left out."""
+    rows = []
+    for key in keys:
+        if key not in figures:
+            continue
+        value = figures[key]
+        unit = FIGURE_UNITS.get(key, "") if value is not None else ""
+        rows.append((key, figure_text(key, value), unit))
+    return rows
+
 
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
@@ -210,7 +282,7 @@ def plot_recycling(path: Path, conversions: list[float], title: str) -> Path:
 LABELS: dict[str, dict[str, str]] = {
     "h2": {
         "rate": "H2 rate (µmol g⁻¹ h⁻¹)",
-        "rate_stderr": "± standard error",
+        "rate_stderr": "± standard error (µmol g⁻¹ h⁻¹)",
         "model_rate": "simulator's own rate (µmol g⁻¹ h⁻¹)",
         "r_squared": "R² of the linear fit",
         "total_umol": "H2 evolved (µmol)",
@@ -290,7 +362,7 @@ def write_report(
         lines.insert(2, f"- campaign: `{start['campaign_id']}`, cycle {start.get('cycle')} of {start.get('cycles')}")
     if figures:
         if doc["experiment"] in PL_EXPERIMENTS:
-            labels = {k: v for k, v in PL_LABELS.items() if k in figures}
+            labels = {k: _PERCENT_LABELS.get(k, v) for k, v in PL_LABELS.items() if k in figures}
         elif "products" in figures:
             labels = {"electron_rate": "electrons (µmol e⁻ g⁻¹ h⁻¹)", "leak_suspect": "air leak suspected"}
             lines += ["| product | rate (µmol g⁻¹ h⁻¹) | ± | e⁻ selectivity (%) | AQY (%) |", "|---|---|---|---|---|"]
@@ -319,7 +391,7 @@ def write_report(
         else:
             labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
         lines += ["| figure | value |", "|---|---|"]
-        lines += [f"| {label} | {_fmt(figures.get(key))} |" for key, label in labels.items()]
+        lines += [f"| {label} | {figure_text(key, figures.get(key))} |" for key, label in labels.items()]
         if figures.get("leak_message"):
             lines += ["", f"**Leak:** {figures['leak_message']}"]
         if doc["experiment"] == "h2-evolution" and start.get("gc_calibrations", {}).get("H2"):

@@ -24,8 +24,8 @@ def test_a_crashed_runs_jsonl_replays_into_the_catalog(dry_session, tmp_path):
     assert [n for n, _ in docs] == [n for n, _ in out.documents]
     with open_catalog(tmp_path / "data") as client:
         assert ingest_jsonl(client, path) == out.uid
-        back = tables_from_catalog(client[out.uid])["primary"]["gc-h2_umol"]
-    assert list(back) == list(tables_from_documents(out.documents)["primary"]["gc-h2_umol"])
+        back = tables_from_catalog(client[out.uid])["primary"]["gc-h2_loop_umol"]
+    assert list(back) == list(tables_from_documents(out.documents)["primary"]["gc-h2_loop_umol"])
 
 
 def _rows(run, stream):

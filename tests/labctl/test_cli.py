@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -49,7 +51,7 @@ def test_dry_run_reports_duration_timeline_checks_and_rate_as_json():
     assert any("lamp_power 300 W <= limit 500 W" in c for c in out["checks"])
     steps = [s["step"] for s in out["timeline"]]
     assert steps.count("GC sample (inject headspace, wait for chromatogram)") == 2 + 24
-    assert "lamp on (ignite, wait for arc)" in steps and steps[-1] == "lamp off"
+    assert "lamp on (ignite, wait for arc)" in steps and steps[-2:] == ["lamp off", "run closes"]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +105,7 @@ def test_run_then_list_show_export_report(tmp_path):
     assert shown["exit_status"] == "success" and shown["simulated"] is True
     runner.invoke(app, ["runs", "export", uid, "--format", "csv", "--data-dir", d, "-o", str(tmp_path / "x.csv")])
     csv = (tmp_path / "x.csv").read_text()
-    assert "gc-h2_umol" in csv.splitlines()[0] and len(csv.splitlines()) == 1 + 2 + 4
+    assert "gc-h2_loop_umol" in csv.splitlines()[0] and len(csv.splitlines()) == 1 + 2 + 4
     rep = runner.invoke(app, ["runs", "report", uid, "--data-dir", d])
     assert rep.exit_code == 0 and "h2.png" in rep.output
 
@@ -121,7 +123,7 @@ def test_devices_check_reads_every_instrument(tmp_path):
         "operator",
         "nmr",
         "fluor",
-        "gc_calibration",
+        "gc_calibrations",
     }
     assert all(r["ok"] for r in out)
 
@@ -175,3 +177,54 @@ def test_calibrations_list_and_show_after_a_calibration_run(tmp_path):
     assert [r["exit_status"] for r in shown["calibration_runs"]] == ["success"]
     missing = runner.invoke(app, ["calibrations", "show", "NO", "--data-dir", d])
     assert missing.exit_code != 0 and "no calibration in force for 'NO'" in missing.output
+
+
+def test_dry_run_sample_count_agrees_with_its_timeline_and_the_lamp_goes_off_once():
+    res = runner.invoke(app, ["dry-run", "h2-evolution", "-p", "duration=12h", "-p", "sample_interval=30min", "--json"])
+    assert res.exit_code == 0, res.output
+    out = _json(res.output)
+    steps = [s["step"] for s in out["timeline"]]
+    gc = [s for s in steps if s.startswith("GC sample")]
+    assert out["samples"] == len(gc) == out["planned_samples"] == 26
+    assert steps.count("lamp off") == 1
+    assert any(c.endswith("gives 24 samples under light (+ 2 in the dark = 26 GC samples)") for c in out["checks"])
+    text = runner.invoke(app, ["dry-run", "h2-evolution", "-p", "duration=12h"]).output
+    assert "GC samples: 26 (2 in the dark, 24 under light)" in text
+    assert text.count("lamp off") == 1
+
+
+def test_run_prints_no_library_log_lines(tmp_path):
+    """Tiled's "Tiled version ..." and pymodbus's "Cancel send ..." stay off the terminal; the
+    figures carry their units."""
+    env = {**os.environ, "LABCTL_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "labctl.cli", "run", "h2-evolution", "--bench", "sim", "-p", "duration=1h"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    both = res.stdout + res.stderr
+    assert "Cancel send" not in both
+    assert re.search(r"│ rate +│ +[\d.]+ │ µmol g⁻¹ h⁻¹ │", res.stdout), res.stdout
+    assert re.search(r"bench time +sample 4 of 4", both), both
+
+
+def test_run_prints_no_tiled_version_line(tmp_path):
+    env = {**os.environ, "LABCTL_DATA_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "labctl.cli", "run", "h2-evolution", "--bench", "sim", "-p", "duration=1h"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Tiled version" not in res.stdout + res.stderr
+
+
+def test_verbose_lets_library_log_lines_through():
+    import logging
+
+    from labctl.cli import setup_logging
+
+    try:
+        setup_logging(True)
+        assert logging.getLogger("pymodbus.logging").filters[0](logging.makeLogRecord({"name": "pymodbus.logging"}))
+        setup_logging(False)
+        record = logging.makeLogRecord({"name": "tiled.server.app", "levelno": logging.INFO})
+        assert not logging.getLogger("tiled.server.app").filters[0](record)
+        assert logging.getLogger("labctl").getEffectiveLevel() == logging.WARNING
+    finally:
+        setup_logging(False)

@@ -64,7 +64,7 @@ def test_intervals_must_be_at_least_a_sensible_minimum(exp, given, match):
 
 def test_a_trace_interval_longer_than_the_hold_is_refused_in_the_check(dry_session):
     with pytest.raises(
-        PlanArgumentError, match=r"trace_interval=50 min is longer than hold=30 min; give trace_interval"
+        PlanArgumentError, match=r"trace_interval=3000 s \(50 min\) is longer than hold=1800 s; give trace_interval"
     ):
         CYCLO.check(dry_session.bench, CYCLO.resolve({"hold": "30min", "trace_interval": "50min"}))
 
@@ -104,10 +104,12 @@ def test_plan_checks_refuse_negative_counts_and_amounts_when_called_directly(dry
     base = dict(catalyst="SS", catalyst_mass_mg=4.5, surface_metal_umol=21.0, hold_s=3600)
     for kw, match in (
         ({"purge_cycles": -1}, r"purge_cycles=-1 must be between 0 and 20"),
-        ({"tbab_mg": -100}, r"tbab=-100 mg must be between 0 and 5000 mg"),
-        ({"trace_interval_s": 0}, r"trace_interval=0 s must be at least 1 s"),
-        ({"leak_check_s": math.inf}, r"leak_check=inf s must be a finite number"),
-        ({"hold_s": math.nan}, r"hold=nan s must be a finite number"),
+        ({"tbab_mg": -100}, r"tbab_mg=-100 mg must be between 0 and 5000 mg"),
+        ({"trace_interval_s": 0}, r"trace_interval_s=0 s must be at least 1 s"),
+        ({"leak_check_s": math.inf}, r"leak_check_s=inf s must be a finite number"),
+        ({"hold_s": math.nan}, r"hold_s=nan s must be a finite number"),
+        ({"tbab_mg": "-100 mg"}, r"tbab_mg=-100 mg must be between 0 and 5000 mg"),
+        ({"hold_s": "ten minutes"}, r"hold_s='ten minutes'"),
     ):
         with pytest.raises(PlanArgumentError, match=match):
             next(co2_cycloaddition(*devices, **{**base, **kw}))
@@ -132,9 +134,16 @@ def test_the_h2_plan_refuses_an_led_current_for_an_arc_lamp(dry_session):
 
     d = dry_session.bench.devices
     plan = h2_evolution(
-        d["lamp"], d["gc"], d["reactor"], d["clock"], catalyst_mass_g=0.01, led_current_a=25.0, duration_s=7200
+        d["lamp"],
+        d["gc"],
+        d["reactor"],
+        d["operator"],
+        d["clock"],
+        catalyst_mass_g=0.01,
+        led_current_a=25.0,
+        duration_s=7200,
     )
-    with pytest.raises(PlanArgumentError, match=r"led_current=25 A is an LED drive current; lamp is an arc lamp"):
+    with pytest.raises(PlanArgumentError, match=r"led_current_a=25 A is an LED drive current; lamp is an arc lamp"):
         next(plan)
 
 

@@ -84,14 +84,14 @@ def test_gc_dropped_mid_run_switches_the_lamp_off_and_keeps_the_data(recording_s
     assert out.exit_status == "fail", (out.exit_status, out.reason)
     assert "gc at sim://gc-trigger did not respond" in out.reason
     assert not on_loop(recording_session, recording_session.bench.sim.lamp_sim.is_lit)
-    measured = tables_from_documents(out.documents)["primary"]["gc-h2_umol"]
+    measured = tables_from_documents(out.documents)["primary"]["gc-h2_loop_umol"]
     assert len(measured) >= 4
     on_disk = [d for n, d in read_jsonl(out.jsonl) if n == "event"]
-    assert sum("gc-h2_umol" in d["data"] for d in on_disk) == len(measured)
+    assert sum("gc-h2_loop_umol" in d["data"] for d in on_disk) == len(measured)
     with open_catalog(data_dir) as client:
         run = client[out.uid]
         assert run.metadata["stop"]["exit_status"] == "fail"
-        assert len(run["primary"].read()["gc-h2_umol"]) == len(measured)
+        assert len(run["primary"].read()["gc-h2_loop_umol"]) == len(measured)
 
 
 def test_interlock_opening_trips_the_run_to_lamp_off(dry_session):

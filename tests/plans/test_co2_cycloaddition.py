@@ -81,13 +81,13 @@ def test_recycle_opens_one_run_per_cycle_with_a_shared_campaign(parr_devices):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"pressure_bar": 40}, r"pressure=40 bar is outside the vessel limit 0-30 bar"),
-        ({"temperature_c": 200}, r"temperature=200 °C is above the bench limit 150 °C"),
-        ({"catalyst_mass_mg": 0}, r"catalyst_mass=0 mg must be > 0"),
-        ({"surface_metal_umol": -1}, r"surface_metal=-1 umol must be > 0"),
-        ({"hold_s": 0}, r"hold=0 h must be > 0"),
+        ({"pressure_bar": 40}, r"pressure_bar=40 bar is outside the vessel limit 0-30 bar"),
+        ({"temperature_c": 200}, r"temperature_c=200 °C is above the bench limit 150 °C"),
+        ({"catalyst_mass_mg": 0}, r"catalyst_mass_mg=0 mg must be > 0"),
+        ({"surface_metal_umol": -1}, r"surface_metal_umol=-1 umol must be > 0"),
+        ({"hold_s": 0}, r"hold_s=0 s \(0 h\) must be > 0"),
         ({"co2_supply": "bubbling"}, r"co2_supply='bubbling' must be 'regulated'"),
-        ({"ramp_c_per_min": 12}, r"ramp=12 °C/min is outside the bench limit 0-5 °C/min"),
+        ({"ramp_c_per_min": 12}, r"ramp_c_per_min=12 °C/min is outside the bench limit 0-5 °C/min"),
     ],
 )
 def test_bad_arguments_are_refused_before_the_first_message(parr_devices, kw, match):

@@ -30,7 +30,7 @@ def _plan(devices, **kw):
     d = devices
     args = dict(catalyst_mass_g=0.01, lamp_power_w=300, duration_s=7200, sample_interval_s=1800)
     args.update(kw)
-    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["clock"], **args)
+    return h2_evolution(d["lamp"], d["gc"], d["reactor"], d["operator"], d["clock"], **args)
 
 
 def _sim(devices):
@@ -71,11 +71,11 @@ def test_lamp_off_is_the_last_set_and_samples_follow_every_interval(devices):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"lamp_power_w": 600}, r"lamp_power=600 W is outside the bench limit 0-500 W"),
-        ({"catalyst_mass_g": 0}, r"catalyst_mass=0 mg must be > 0"),
+        ({"lamp_power_w": 600}, r"lamp_power_w=600 W is outside the bench limit 0-500 W"),
+        ({"catalyst_mass_g": 0}, r"catalyst_mass_g=0 g \(0 mg\) must be > 0"),
         ({"sample_interval_s": 60}, r"shorter than the GC run time 7 min"),
         ({"duration_s": 1800}, r"fewer than 2 samples"),
-        ({"wavelength_nm": 50}, r"wavelength=50 nm is outside 200-1100 nm"),
+        ({"wavelength_nm": 50}, r"wavelength_nm=50 nm is outside 200-1100 nm"),
     ],
 )
 def test_bad_arguments_are_refused_before_the_first_message(devices, kw, match):

@@ -58,12 +58,12 @@ def live(dry_session) -> tuple[Any, Any, Any]:
 
 def _emission(fluor, operator, clock, **kw):
     args = dict(sample="SS", excitation_nm=350.0, start_nm=450.0, stop_nm=750.0)
-    return emission_scan(fluor, clock, **{**args, **kw})
+    return emission_scan(fluor, operator, clock, **{**args, **kw})
 
 
 def _excitation(fluor, operator, clock, **kw):
     args = dict(sample="SS", emission_nm=593.0, start_nm=300.0, stop_nm=400.0, step_nm=10.0)
-    return excitation_scan(fluor, clock, **{**args, **kw})
+    return excitation_scan(fluor, operator, clock, **{**args, **kw})
 
 
 def _plqy(fluor, operator, clock, **kw):
@@ -71,7 +71,7 @@ def _plqy(fluor, operator, clock, **kw):
 
 
 def _photostability(fluor, operator, clock, **kw):
-    return photostability(fluor, clock, **{"sample": "SS", **SHORT_PHOTOSTABILITY, **kw})
+    return photostability(fluor, operator, clock, **{"sample": "SS", **SHORT_PHOTOSTABILITY, **kw})
 
 
 def _decay(fluor, operator, clock, **kw):
@@ -230,17 +230,17 @@ def _run(session, plan, *, at_s: float | None = None, fault: Callable[[], None] 
         (
             "photostability",
             {"interval_s": 0.2, "dwell_s": 0.2},
-            r"interval=0\.2 s is shorter than the dwell 0\.2 s plus 0\.05 s of readout; use interval >= 0\.25s",
+            r"interval_s=0\.2 s is shorter than the dwell 0\.2 s plus 0\.05 s of readout; use interval >= 0\.25s",
         ),
         (
             "photostability",
             {"duration_s": 15.0, "interval_s": 10.0},
-            r"duration=15 s gives fewer than 3 points at interval=10 s",
+            r"duration_s=15 s gives fewer than 3 points at interval_s=10 s",
         ),
         (
             "photostability",
             {"spectrum_interval_s": 5.0},
-            r"spectrum_interval=5 s is shorter than interval=10 s",
+            r"spectrum_interval_s=5 s is shorter than interval_s=10 s",
         ),
         ("photostability", {"stop_below": 1.5}, r"stop_below=1\.5 must be a retention fraction between 0 and 1"),
         ("photostability", {"stop_below": 0.0}, r"stop_below=0 must be a retention fraction between 0 and 1"),
@@ -336,7 +336,8 @@ def test_plqy_asks_for_the_blank_then_the_sample_with_the_shutter_closed(bench):
     fluor, operator, _ = bench
     msgs = RunEngineSimulator().simulate_plan(_plqy(*bench, replicates=4))
     steps = _hand_steps(msgs, operator)
-    assert [s.key for s in steps] == ["sphere_blank", "sphere_sample"]
+    assert [s.key for s in steps] == ["load_sample:fluorometer", "sphere_blank", "sphere_sample"]
+    assert steps[0].sample == {"sample": "SS"}
     assert _stream_of_each_save(msgs) == ["dark", "calibration"] + ["blank"] * 4 + ["sample"] * 4
     # every hand step happens in the dark
     shutter_state = CLOSED
@@ -346,7 +347,7 @@ def test_plqy_asks_for_the_blank_then_the_sample_with_the_shutter_closed(bench):
         elif m.obj is operator:
             assert shutter_state == CLOSED, m.args[0].key
     # the blank frames come between the two hand steps
-    i_blank, i_sample = (i for i, m in enumerate(msgs) if m.command == "set" and m.obj is operator)
+    _, i_blank, i_sample = (i for i, m in enumerate(msgs) if m.command == "set" and m.obj is operator)
     blank_saves = [i for i, m in enumerate(msgs) if m.command == "create" and m.kwargs.get("name") == "blank"]
     assert blank_saves and all(i_blank < i < i_sample for i in blank_saves)
 
@@ -395,9 +396,10 @@ def test_photostability_sleeps_to_each_slot_and_takes_spectra_every_spectrum_int
 def test_pl_decay_asks_for_the_pmt_filter_before_the_first_histogram(bench):
     fluor, operator, _ = bench
     msgs = RunEngineSimulator().simulate_plan(_decay(*bench, emission_nm=611.0, scans=3))
-    (step,) = _hand_steps(msgs, operator)
+    load, step = _hand_steps(msgs, operator)
+    assert load.key == "load_sample:fluorometer"
     assert step.key == "pmt_filter" and step.value == 611.0
-    i_step = msgs.index(next(m for m in msgs if m.command == "set" and m.obj is operator))
+    i_step = msgs.index(next(m for m in msgs if m.command == "set" and m.obj is operator and m.args[0] is step))
     triggers = [i for i, m in enumerate(msgs) if m.command == "trigger" and m.obj is fluor.decay]
     assert len(triggers) == 3 and i_step < triggers[0]
     config = {m.obj.name: m.args[0] for m in _sets(msgs) if m.obj.parent is fluor.decay}
@@ -455,8 +457,11 @@ def test_photostability_points_follow_the_bench_clock(dry_session, live):
 
 
 def test_stop_below_ends_the_run_early_for_a_fast_bleaching_film(dry_session, live):
-    dry_session.bench.load_sample(sample="BA-MSC")
-    out = _run(dry_session, _photostability(*live, duration_s=1800.0, spectrum_interval_s=300.0, stop_below=0.5))
+    # the plan loads the film it names
+    out = _run(
+        dry_session,
+        _photostability(*live, sample="BA-MSC", duration_s=1800.0, spectrum_interval_s=300.0, stop_below=0.5),
+    )
     assert out.exit_status == "success", out.reason
     points = _events(out, "primary")
     pl = np.array([p["fluor-point-pl"] for p in points])
