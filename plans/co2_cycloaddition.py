@@ -23,6 +23,7 @@ path; the heater-off set is the last one.  ``recycle`` runs ``cycles`` such runs
 each its own run sharing a ``campaign_id``, with the catalyst recovered in between.
 """
 
+import math
 import uuid
 from typing import Any
 
@@ -32,7 +33,7 @@ import bluesky.preprocessors as bpp
 from labctl.devices.operator import EnteredReading, HandStep, Operator
 from labctl.devices.parr import ParrReactor
 from labctl.devices.photoreactor import BenchClock
-from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args
+from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args, sleep_until
 
 PO_DENSITY_G_PER_ML = 0.83
 PO_MOLAR_MASS_G_PER_MOL = 58.08
@@ -464,12 +465,12 @@ def co2_cycloaddition(
         yield from bps.mv(reactor.pressure_watch, True)
         t_hold = yield from bps.rd(clock.elapsed)
         yield from bps.trigger_and_read(trace, name="hold_start")
-        while True:
-            now = yield from bps.rd(clock.elapsed)
-            if now - t_hold >= hold_s:
-                break
+        # a counted loop to times on the bench clock: a loop that slept the hold's remainder could
+        # be left a remainder shorter than the clock's resolution, which no sleep moves
+        for k in range(math.ceil(hold_s / trace_interval_s)):
+            yield from sleep_until(clock, t_hold + k * trace_interval_s)
             yield from bps.trigger_and_read(trace)
-            yield from bps.sleep(min(trace_interval_s, hold_s - (now - t_hold)))
+        yield from sleep_until(clock, t_hold + hold_s)
         yield from bps.trigger_and_read(trace, name="hold_end")
         yield from bps.mv(reactor.pressure_watch, False)
         if co2_supply == "regulated":

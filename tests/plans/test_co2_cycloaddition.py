@@ -93,3 +93,49 @@ def test_recycle_opens_one_run_per_cycle_with_a_shared_campaign(parr_devices):
 def test_bad_arguments_are_refused_before_the_first_message(parr_devices, kw, match):
     with pytest.raises(PlanArgumentError, match=match):
         next(co2_cycloaddition(*parr_devices, **_args(**kw)))
+
+
+class _TooManySleeps(RuntimeError):
+    pass
+
+
+def _loop_clock_sim(parr_devices, loop_time: float):
+    """Like :func:`_sim`, but the bench clock is read the way the device reads it: a loop time minus
+    an origin, both floats that grow with the sleeps (so a sleep shorter than the clock's
+    resolution does not move it)."""
+    sim = _sim(parr_devices)
+    clock = parr_devices[3]
+    state = {"loop": loop_time, "origin": loop_time, "sleeps": 0}
+
+    def sleep(msg):
+        state["loop"] += float(msg.args[0])
+        state["sleeps"] += 1
+        if state["sleeps"] > 10_000:
+            raise _TooManySleeps(f"{state['sleeps']} sleeps: the plan does not let the bench clock advance")
+
+    def set_clock(msg):
+        state["origin"] = state["loop"] - float(msg.args[0])
+        return _Done()
+
+    def elapsed(msg):
+        return {clock.elapsed.name: Reading(value=state["loop"] - state["origin"], timestamp=0.0)}
+
+    sim.add_handler("sleep", sleep)
+    sim.add_handler("set", set_clock, clock.name)
+    sim.add_handler("read", elapsed, clock.elapsed.name)
+    return sim, state
+
+
+# Loop times at which the hold's last sleep, the hold's remainder, was shorter than the clock's
+# resolution at that loop time: the old hold loop then read the same elapsed time for ever.
+@pytest.mark.parametrize("loop_time", [11_185.1, 12_791.1, 29_001.2, 61_617.9])
+def test_the_hold_ends_on_a_clock_of_any_resolution(parr_devices, loop_time):
+    sim, state = _loop_clock_sim(parr_devices, loop_time)
+    msgs = sim.simulate_plan(co2_cycloaddition(*parr_devices, **_args(hold_s=7200, trace_interval_s=60)))
+    opens = [m for m in msgs if m.command == "open_run"]
+    assert len(opens) == 1
+    assert state["sleeps"] < 1000
+    # the hold records every minute: its start, 120 samples at 0, 60, ... 7140 s, then its end
+    names = [m.kwargs.get("name") for m in msgs if m.command == "create"]
+    hold = names[names.index("hold_start") + 1 : names.index("hold_end")]
+    assert hold == ["primary"] * 120
