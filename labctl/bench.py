@@ -540,3 +540,11 @@ async def serve_simulators(
         if parr_server is not None:
             await parr_server.close()
     return ports
+
+
+def simulated_response(experiment: str) -> Any:
+    """The simulated bench's response for an experiment's campaign (its physics model with its
+    noise, evaluated without the instruments), or None when the simulator has none for it."""
+    from labctl.sim.physics.response import RESPONSES
+
+    return RESPONSES.get(experiment)

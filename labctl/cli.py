@@ -35,6 +35,10 @@ app.add_typer(devices_app, name="devices")
 cal_app = typer.Typer(help="GC calibrations: the line in force per gas, and their history.", no_args_is_help=True)
 app.add_typer(cal_app, name="calibrations")
 
+from labctl.campaigns.commands import campaign_app  # noqa: E402 (typer only; the commands import the rest)
+
+app.add_typer(campaign_app, name="campaign")
+
 BenchOpt = Annotated[str, typer.Option("--bench", "-b", help="packaged bench name (sim) or bench .toml file")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="plan parameter name=value (with units)")]
 DataDirOpt = Annotated[
