@@ -136,9 +136,7 @@ class Engine:
     def register_suggestions(self, suggestions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for s in suggestions:
-            pid = uuid.UUID(int=int(np.random.default_rng([self.seed, len(self.suggested), 7]).integers(2**63))).hex[
-                :12
-            ]
+            pid = f"s{len(self.suggested) + 1:04d}-{uuid.uuid4().hex[:6]}"
             params = {name: s[name] for name in self.space.names}
             self.suggested[pid] = params
             out.append({ID_KEY: pid, **params})
@@ -342,9 +340,9 @@ class GpArd(Engine):
             return out
         rng = np.random.RandomState(np.random.default_rng([self.seed, self.draws, 2]).integers(2**31))
         space, gp = self._model(scored, rng)
-        acq: Any = acquisition.ExpectedImprovement(xi=self.xi, random_state=rng)
+        acq: Any = acquisition.ExpectedImprovement(xi=self.xi)
         if n > 1:
-            acq = acquisition.ConstantLiar(acq, strategy="min", random_state=rng)
+            acq = acquisition.ConstantLiar(acq, strategy="min")
         worst = min(s for _, s in scored)
         out: list[dict[str, Any]] = []
         tries = 0
