@@ -215,7 +215,7 @@ def replay(state: CampaignState, optimiser: Any, spec: CampaignSpec) -> None:
         if t.status == "done":
             optimiser.ingest([{**{n: t.params[n] for n in names}, **_outcomes(spec, t.figures or {}, t.acceptable)}])
         elif t.status in ("refused", "abandoned") and isinstance(optimiser, TrialFaultAware):
-            optimiser.register_failures([{"_id": t.id, **t.params}])
+            optimiser.register_failures([dict(t.params)])
     if hasattr(optimiser, "draws"):
         optimiser.draws = max(optimiser.draws, len(state.trials))
 
@@ -336,6 +336,13 @@ def campaign(
         state.save()
         yield from bps.null()
 
+    suggested_here: set[str] = set()  # ids this optimiser gave (a repeated or resumed trial is an outside point)
+
+    def tell_failure(t: Trial) -> None:
+        if isinstance(optimiser, TrialFaultAware):
+            point = {"_id": t.id, **t.params} if t.id in suggested_here else dict(t.params)
+            optimiser.register_failures([point])
+
     while True:
         done = state.experiments_run()
         if len(done) >= spec.max_experiments:
@@ -361,6 +368,7 @@ def campaign(
             n = min(spec.batch_size, spec.max_experiments - len(done))
             predictions = getattr(optimiser, "last_prediction", {})
             for s in optimiser.suggest(n):
+                suggested_here.add(str(s.get("_id")))
                 params = {d.name: s[d.name] for d in spec.dimensions}
                 pred = predictions.get(s.get("_id"))
                 state.trials.append(
@@ -384,8 +392,7 @@ def campaign(
                     why = str(exc)
             if why:
                 t.status, t.reason = "refused", why
-                if isinstance(optimiser, TrialFaultAware):
-                    optimiser.register_failures([{"_id": t.id, **t.params}])
+                tell_failure(t)
                 state.save()
                 if on_step:
                     on_step(state, t)
@@ -465,12 +472,13 @@ def campaign(
                 value = t.figures.get(spec.objective.figure)
                 t.objective = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
                 t.acceptable = t.objective is not None and all(c.holds(t.figures) for c in spec.outcome_constraints)
-            outcomes = {"_id": t.id, **_outcomes(spec, t.figures, t.acceptable)}
+            outcomes = _outcomes(spec, t.figures, t.acceptable)
             if t.objective is None:
-                if isinstance(optimiser, TrialFaultAware):
-                    optimiser.register_failures([{"_id": t.id, **t.params}])
+                tell_failure(t)
+            elif t.id in suggested_here:
+                optimiser.ingest([{"_id": t.id, **outcomes}])
             else:
-                optimiser.ingest([outcomes])
+                optimiser.ingest([{**t.params, **outcomes}])
             t.status = "done"
             state.save()
             if hasattr(optimiser, "checkpoint"):

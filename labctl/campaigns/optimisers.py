@@ -146,7 +146,8 @@ class Engine:
         for s in suggestions:
             pid = s.get(ID_KEY)
             params = self.suggested.get(pid) if pid is not None else None
-            self.failed[str(pid)] = dict(params or {name: s[name] for name in self.space.names})
+            key = str(pid) if pid is not None else f"outside-{len(self.failed) + 1}"
+            self.failed[key] = dict(params or {name: s[name] for name in self.space.names})
 
     def checkpoint(self) -> None:
         if self.checkpoint_path is None:
