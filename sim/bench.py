@@ -267,8 +267,9 @@ async def start_parr(
     trip it); None keeps the simulator's default."""
     clock = _deferred_loop_clock()
     vessel = ParrVessel(clock, volume_ml=volume_ml)
-    trips = {} if high_limit_pressure_bar is None else {"high_limit_pressure_pa": high_limit_pressure_bar * 1e5}
-    controller = ParrControllerSimulator(clock, vessel, **trips)
+    controller = ParrControllerSimulator(clock, vessel)
+    if high_limit_pressure_bar is not None:
+        controller.high_limit_pressure_pa = high_limit_pressure_bar * 1e5
     server = await serve_parr(controller, host=host, port=port, framing="rtu")
     return vessel, controller, server
 
