@@ -118,6 +118,7 @@ class Bench:
                 epoxide_volume_ml=sample.get("epoxide_volume_ml", 3.0),
                 tbab_mg=sample.get("tbab_mg", 100.0),
                 seed=self.config.simulation.seed,
+                zn_fraction=sample.get("zn_fraction"),
             )
 
     async def close(self) -> None:
@@ -219,7 +220,11 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
     sim = build_sim_bench(**_model_kwargs(cfg, export_dir))
     sim.seed = cfg.simulation.seed
     processor = ChromatogramProcessor(load_calibrations(cal_dir, cfg.gc.gases), cal_dir, sim.gc_sim.method.name)
-    parr_address = await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml) if cfg.parr else None
+    parr_address = (
+        await sim.start_parr(volume_ml=cfg.parr.vessel_volume_ml, high_limit_pressure_bar=cfg.parr.max_pressure_bar)
+        if cfg.parr
+        else None
+    )
     fluor_parts = None
     if cfg.fluorometer is not None:
         from labctl.devices.drivers.spectrometer import Spectrometer
@@ -493,7 +498,10 @@ async def serve_simulators(
         from labctl.sim.bench import start_parr
 
         _vessel, _controller, parr_server = await start_parr(
-            volume_ml=cfg.parr.vessel_volume_ml, host=host, port=parr_port
+            volume_ml=cfg.parr.vessel_volume_ml,
+            host=host,
+            port=parr_port,
+            high_limit_pressure_bar=cfg.parr.max_pressure_bar,
         )
         ports["parr"] = parr_server.port
         echo(f"parr controller (Modbus RTU over TCP):   {parr_server.url}")

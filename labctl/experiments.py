@@ -23,6 +23,7 @@ from labctl.units import UnitError, to_unit
 Tables = dict[str, dict[str, np.ndarray]]
 MAX_LIST_ITEMS = 100
 CO2_SUPPLIES = ("regulated", "sealed")  # as plans.co2_cycloaddition.CO2_SUPPLIES (not imported: plans are heavy)
+CYCLO_DEFAULT_CATALYST = "Mn:(Cd0.5Zn0.5Se)13 SS"  # the paper's best catalyst
 _NUMBER_PREFIX = re.compile(
     r"^\s*[-+]?(?:(?:inf(?:inity)?|nan)(?![a-z_])|(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*", re.IGNORECASE
 )
@@ -499,8 +500,16 @@ def _parr_devices(bench: Any) -> tuple[Any, Any, Any, Any]:
     return d["parr"], d["operator"], d["nmr"], d["clock"]
 
 
-def _cyclo_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _cyclo_catalyst(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan's arguments with the default catalyst when neither a name nor a Zn fraction is given."""
     kwargs = dict(kwargs)
+    if kwargs.get("catalyst") is None and kwargs.get("zn_fraction") is None:
+        kwargs["catalyst"] = CYCLO_DEFAULT_CATALYST
+    return kwargs
+
+
+def _cyclo_defaults(bench: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs = _cyclo_catalyst(kwargs)
     if kwargs.get("surface_metal_umol") is None:
         if bench.sim is None:
             raise ParameterError(
@@ -527,7 +536,7 @@ def _check_cyclo(bench: Any, kwargs: dict[str, Any]) -> list[str]:
     from labctl.plans.co2_cycloaddition import check_cycloaddition, co2_cycloaddition
 
     reactor = _parr_devices(bench)[0]
-    args = {"surface_metal_umol": None, **kwargs}  # filled from ICP-AES (or the model) when the plan is built
+    args = {"surface_metal_umol": None, **_cyclo_catalyst(kwargs)}  # surface metal: from ICP-AES (or the model)
     checks = run_check(check_cycloaddition, co2_cycloaddition, (reactor,), args)
     if "cycles" in kwargs and not 1 <= kwargs["cycles"] <= 50:
         raise ParameterError(f"cycles={kwargs['cycles']} must be between 1 and 50")
@@ -612,7 +621,15 @@ CO2_PHOTOREDUCTION = Experiment(
 
 
 _CYCLO_PARAMS = (
-    Param("catalyst", "catalyst", None, "Mn:(Cd0.5Zn0.5Se)13 SS", "catalyst name"),
+    Param("catalyst", "catalyst", None, None, f"catalyst name (without zn_fraction: {CYCLO_DEFAULT_CATALYST})"),
+    Param(
+        "zn_fraction",
+        "zn_fraction",
+        "fraction",
+        None,
+        "Zn fraction x: the catalyst is Mn:(Cd1-xZnxSe)13 SS (instead of a name)",
+        within=(0, 1),
+    ),
     Param("catalyst_mass", "catalyst_mass_mg", "mg", "4.5mg", "catalyst mass", within=("0.01 mg", "5 g")),
     Param(
         "surface_metal",

@@ -2,7 +2,11 @@
 
 One run of ``co2_cycloaddition`` (temperatures in °C, pressures in bar, times in s):
 
-1. the operator loads catalyst, epoxide and TBAB and seals the vessel;
+0. the arguments are checked before anything moves, among them the pressure the CO2 charge will
+   reach at the hold temperature (heated at constant volume, plus propylene oxide's vapour
+   pressure: :func:`labctl.chemistry.pressure_at_temperature_bar`) against the vessel limit;
+1. the operator loads catalyst, epoxide and TBAB and seals the vessel; the catalyst is named
+   (``catalyst``) or given by its Zn fraction x (``zn_fraction``: the Mn:(Cd1-xZnxSe)13 SS);
 2. purge the air with CO2 (``purge_cycles`` fills and vents), then leak check: charge CO2 to
    ``pressure_bar``, close the inlet, hold ``leak_check_s``; a drop
    of more than ``leak_tolerance_bar`` stops the run before anything is heated;
@@ -30,19 +34,63 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
+from labctl.chemistry import (
+    CHARGE_TEMPERATURE_C,
+    max_charge_pressure_bar,
+    max_temperature_c,
+    po_mmol,
+    po_vapour_pressure_bar,
+    pressure_at_temperature_bar,
+)
 from labctl.devices.operator import EnteredReading, HandStep, Operator
 from labctl.devices.parr import ParrReactor
 from labctl.devices.photoreactor import BenchClock
 from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args, sleep_until
 
-PO_DENSITY_G_PER_ML = 0.83
-PO_MOLAR_MASS_G_PER_MOL = 58.08
 CO2_SUPPLIES = ("regulated", "sealed")
 MAX_HOLD_S = 30 * 86400.0
 MAX_TBAB_MG = 5000.0  # co-catalyst: about 100 mg per 3 mL of epoxide
 MAX_PURGE_CYCLES = 20
 MAX_LEAK_CHECK_S = 24 * 3600.0
 MIN_TRACE_INTERVAL_S = 1.0  # the trace is read from the controller over Modbus; faster only fills the disk
+
+
+def zn_catalyst_name(zn_fraction: float) -> str:
+    """The name of the Mn:(Cd1-xZnxSe)13 SS with Zn fraction ``zn_fraction``: 0.3 -> ``Mn:(Cd0.7Zn0.3Se)13 SS``
+    (``Mn:(CdSe)13 SS`` at 0, ``Mn:(ZnSe)13 SS`` at 1)."""
+    x = float(zn_fraction)
+    if x == 0.0:
+        label = "CdSe"
+    elif x == 1.0:
+        label = "ZnSe"
+    else:
+        label = f"Cd{1.0 - x:g}Zn{x:g}Se"
+    return f"Mn:({label})13 SS"
+
+
+def _vessel_pressure_check(reactor: ParrReactor, checks: Checks, pressure_bar: float, temperature_c: float) -> None:
+    """The CO2 charge heated to the hold temperature, plus PO's vapour pressure, within the vessel limit."""
+    limit = reactor.max_pressure_bar
+    p_vap = po_vapour_pressure_bar(temperature_c)
+    p_hot = pressure_at_temperature_bar(pressure_bar, temperature_c)
+    if p_hot <= limit:
+        checks.append(f"pressure at {temperature_c:g} °C about {p_hot:.1f} bar <= vessel limit {limit:g} bar")
+        return
+    fixes = []
+    p_max = math.floor(max_charge_pressure_bar(limit, temperature_c) * 10.0) / 10.0
+    if p_max > 0:
+        fixes.append(f"lower pressure_bar to at most {p_max:g} bar at {temperature_c:g} °C")
+    t_max = max_temperature_c(pressure_bar, limit)
+    if t_max is not None:
+        fixes.append(f"lower temperature_c to at most {math.floor(t_max):g} °C at {pressure_bar:g} bar")
+    checks.need(
+        False,
+        f"pressure_bar={pressure_bar:g} bar charged at {CHARGE_TEMPERATURE_C:g} °C and heated to "
+        f"temperature_c={temperature_c:g} °C gives about {p_hot:.1f} bar in {reactor.name} (the CO2 at constant "
+        f"volume {p_hot - p_vap:.1f} bar + propylene oxide vapour {p_vap:.1f} bar), above the vessel limit "
+        f"{limit:g} bar; " + (" or ".join(fixes) if fixes else "lower temperature_c"),
+        "",
+    )
 
 
 class LeakCheckError(RuntimeError):
@@ -70,10 +118,35 @@ def check_cycloaddition(
     leak_tolerance_bar: float = 0.05,
     trace_interval_s: float = 60.0,
     co2_supply: str = "regulated",
+    catalyst: str | None = None,
+    zn_fraction: float | None = None,
 ) -> list[str]:
-    """Validate against the plan's needs and the bench limits; return the checks passed."""
+    """Validate against the plan's needs and the bench limits; return the checks passed.
+
+    One of ``catalyst`` (a name) and ``zn_fraction`` (x of Mn:(Cd1-xZnxSe)13 SS) names the catalyst."""
     checks = Checks()
     need = checks.need
+
+    need(
+        catalyst is not None or zn_fraction is not None,
+        "give the catalyst: catalyst='Mn:(Cd0.5Zn0.5Se)13 SS' (a name) or zn_fraction=0.5 (the Zn fraction x "
+        "of Mn:(Cd1-xZnxSe)13 SS)",
+        "catalyst named",
+    )
+    need(
+        catalyst is None or zn_fraction is None,
+        f"catalyst={catalyst!r} and zn_fraction={zn_fraction!r} both name the catalyst; give one "
+        "(zn_fraction alone means Mn:(Cd1-xZnxSe)13 SS)",
+        "catalyst named once",
+    )
+    if zn_fraction is not None:
+        checks.finite(zn_fraction=zn_fraction)
+        need(
+            0.0 <= zn_fraction <= 1.0,
+            f"zn_fraction={zn_fraction:g} must be between 0 (Mn:(CdSe)13 SS) and 1 (Mn:(ZnSe)13 SS), "
+            "e.g. zn_fraction=0.5",
+            f"zn_fraction {zn_fraction:g} in 0-1",
+        )
 
     need(
         co2_supply in CO2_SUPPLIES,
@@ -129,6 +202,7 @@ def check_cycloaddition(
         f"{reactor.name}; lower temperature or raise max_temperature in the bench file",
         f"temperature {temperature_c:g} °C <= limit {reactor.max_temperature_c:g} °C",
     )
+    _vessel_pressure_check(reactor, checks, pressure_bar, temperature_c)
     need(
         temperature_c > reactor.safe_vent_temperature_c,
         f"temperature_c={temperature_c:g} °C must be above the safe vent temperature "
@@ -268,7 +342,8 @@ def co2_cycloaddition(
     nmr: EnteredReading,
     clock: BenchClock,
     *,
-    catalyst: str,
+    catalyst: str | None = None,
+    zn_fraction: float | str | None = None,
     catalyst_mass_mg: float | str,
     surface_metal_umol: float | str | None = None,
     epoxide_volume_ml: float | str = 3.0,
@@ -290,7 +365,9 @@ def co2_cycloaddition(
     """One CO2 cycloaddition run in the Parr reactor (see the module docstring).
 
     Numbers are in the unit the parameter name says; a string with a unit (``"4.5 mg"``,
-    ``"70 degC"``, ``"6 h"``) is converted at the start.
+    ``"70 degC"``, ``"6 h"``) is converted at the start.  Give the catalyst by name or by its Zn
+    fraction, not both.  A charge pressure that would exceed the vessel limit at the hold
+    temperature (CO2 heated at constant volume plus propylene oxide's vapour pressure) is refused.
 
     Parameters
     ----------
@@ -302,8 +379,11 @@ def co2_cycloaddition(
         The PO conversion from 1H NMR, in %.
     clock : BenchClock
         The bench clock.
-    catalyst : str
-        Catalyst name.
+    catalyst : str, optional
+        Catalyst name (text, no unit), e.g. "Mn:(Cd0.5Zn0.5Se)13 SS"; give this or ``zn_fraction``.
+    zn_fraction : float or str, optional
+        Zn fraction x of the catalyst Mn:(Cd1-xZnxSe)13 SS, dimensionless, 0 (CdSe) to 1 (ZnSe);
+        a number or a string such as "0.5" or "50%".  When given it names the catalyst.
     catalyst_mass_mg : float or str
         Catalyst mass, in mg.
     surface_metal_umol : float or str, optional
@@ -313,7 +393,7 @@ def co2_cycloaddition(
     tbab_mg : float or str
         TBAB co-catalyst mass, in mg.
     pressure_bar : float or str
-        CO2 charge pressure, in bar.
+        CO2 charge pressure at room temperature, in bar (absolute, as the vessel's gauge reads it).
     temperature_c : float or str
         Reaction temperature, in degC.
     hold_s : float or str
@@ -340,6 +420,7 @@ def co2_cycloaddition(
         Metadata added to the start document.
     """
     (
+        zn_fraction,
         catalyst_mass_mg,
         surface_metal_umol,
         epoxide_volume_ml,
@@ -353,6 +434,7 @@ def co2_cycloaddition(
         leak_tolerance_bar,
         trace_interval_s,
     ) = si_args(
+        zn_fraction=zn_fraction,
         catalyst_mass_mg=catalyst_mass_mg,
         surface_metal_umol=surface_metal_umol,
         epoxide_volume_ml=epoxide_volume_ml,
@@ -382,8 +464,11 @@ def co2_cycloaddition(
         leak_tolerance_bar=leak_tolerance_bar,
         trace_interval_s=trace_interval_s,
         co2_supply=co2_supply,
+        catalyst=catalyst,
+        zn_fraction=zn_fraction,
     )
-    epoxide_mmol = epoxide_volume_ml * PO_DENSITY_G_PER_ML / PO_MOLAR_MASS_G_PER_MOL * 1e3
+    catalyst_name = catalyst if zn_fraction is None else zn_catalyst_name(zn_fraction)
+    epoxide_mmol = po_mmol(epoxide_volume_ml)
     heat_s = abs(temperature_c - 25.0) / reactor.max_heating_rate_c_per_min * 60 + reactor.settle_dwell_s
     planned = leak_check_s + 2 * heat_s + hold_s + 1800.0
     _md: dict[str, Any] = {
@@ -391,6 +476,7 @@ def co2_cycloaddition(
         "experiment": "co2-cycloaddition",
         "plan_args": {
             "catalyst": catalyst,
+            "zn_fraction": zn_fraction,
             "catalyst_mass_mg": catalyst_mass_mg,
             "surface_metal_umol": surface_metal_umol,
             "epoxide_volume_ml": epoxide_volume_ml,
@@ -399,17 +485,26 @@ def co2_cycloaddition(
             "temperature_c": temperature_c,
             "hold_s": hold_s,
             "stir_rpm": stir_rpm,
+            "co2_supply": co2_supply,
+            "ramp_c_per_min": ramp_c_per_min,
+            "purge_cycles": purge_cycles,
             "leak_check_s": leak_check_s,
+            "leak_tolerance_bar": leak_tolerance_bar,
             "trace_interval_s": trace_interval_s,
         },
         "detectors": [reactor.name, clock.name],
         "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
-        "catalyst": catalyst,
+        "catalyst": catalyst_name,
+        "zn_fraction": zn_fraction,
         "catalyst_mass_mg": catalyst_mass_mg,
         "surface_metal_umol": surface_metal_umol,
         "epoxide": "propylene oxide",
         "epoxide_mmol": epoxide_mmol,
         "tbab_mg": tbab_mg,
+        "pressure_bar": pressure_bar,
+        "temperature_c": temperature_c,
+        "hold_s": hold_s,
+        "expected_pressure_bar": round(pressure_at_temperature_bar(pressure_bar, temperature_c), 2),
         "co2_supply": co2_supply,
         "headspace_ml": reactor.vessel_volume_ml - epoxide_volume_ml,
         "sample": sample,
@@ -431,9 +526,10 @@ def co2_cycloaddition(
         yield from load_step(
             operator,
             "parr",
-            f"Load {catalyst_mass_mg:g} mg {catalyst}, {epoxide_volume_ml:g} "
+            f"Load {catalyst_mass_mg:g} mg {catalyst_name}, {epoxide_volume_ml:g} "
             f"mL propylene oxide and {tbab_mg:g} mg TBAB; seal the vessel",
-            catalyst=catalyst,
+            catalyst=catalyst_name,
+            zn_fraction=zn_fraction,
             catalyst_mass_mg=catalyst_mass_mg,
             epoxide_volume_ml=epoxide_volume_ml,
             tbab_mg=tbab_mg,

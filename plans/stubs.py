@@ -51,7 +51,9 @@ def si_args(**values: Any) -> tuple[Any, ...]:
     with :func:`labctl.units.to_unit`, and a bad one is refused naming the keyword sent."""
     out = []
     for arg, value in values.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and arg.endswith("_fraction"):
+            value = _fraction(arg, value)
+        elif isinstance(value, str):
             suffix = next((u for u in sorted(_ARG_UNITS, key=len, reverse=True) if arg.endswith(f"_{u}")), "")
             if not suffix:
                 raise PlanArgumentError(f"{arg}={value!r} must be a number")
@@ -64,6 +66,18 @@ def si_args(**values: Any) -> tuple[Any, ...]:
             value = list(si_args(**{arg: v})[0] for v in value)
         out.append(value)
     return tuple(out)
+
+
+def _fraction(arg: str, text: str) -> float:
+    """``"0.5"`` or ``"50%"`` -> 0.5 (a dimensionless argument, ``..._fraction``)."""
+    t = text.strip()
+    scale = 100.0 if t.endswith("%") else 1.0
+    try:
+        return float(t.removesuffix("%").strip()) / scale
+    except ValueError:
+        raise PlanArgumentError(
+            f"{arg}={text!r} must be a fraction like 0.5 or a percentage like 50%, e.g. {arg}=0.5"
+        ) from None
 
 
 def load_step(operator: Operator, where: str, text: str, **sample: Any) -> MsgGen:

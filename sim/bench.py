@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labctl.chemistry import po_mmol
 from labctl.devices.operator import HandStep
 from labctl.devices.transports import InProcessTransport
 from labctl.sim.instruments.dc2200 import DC2200Simulator
@@ -24,7 +25,7 @@ from labctl.sim.instruments.fluorometer import FluorometerSim, build_fluorometer
 from labctl.sim.instruments.gc import GcSimulator
 from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
 from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
-from labctl.sim.physics.cycloaddition import CycloadditionReaction
+from labctl.sim.physics.cycloaddition import CycloadditionReaction, suprastructure_catalyst
 from labctl.sim.physics.cycloaddition import find_catalyst as find_cyclo_catalyst
 from labctl.sim.physics.photoreactor import CDS_TIO2_CU, CO_CDSE13_NETWORK, PhotocatalystSpec
 from labctl.sim.physics.photoreactor import Photoreactor as PhotoreactorModel
@@ -66,9 +67,14 @@ class SimBench:
         self.fluorometer = build_fluorometer_sim(_deferred_loop_clock(), **kwargs)
         return self.fluorometer
 
-    async def start_parr(self, *, volume_ml: float = 150.0) -> str:
-        """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL."""
-        self.parr_vessel, self.parr_controller, self.parr_server = await start_parr(volume_ml=volume_ml)
+    async def start_parr(self, *, volume_ml: float = 150.0, high_limit_pressure_bar: float | None = None) -> str:
+        """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL.
+
+        ``high_limit_pressure_bar``: the controller's high-limit pressure trip (the vessel limit of the
+        bench file); default the controller simulator's own."""
+        self.parr_vessel, self.parr_controller, self.parr_server = await start_parr(
+            volume_ml=volume_ml, high_limit_pressure_bar=high_limit_pressure_bar
+        )
         return self.parr_server.url
 
     async def close(self) -> None:
@@ -77,14 +83,22 @@ class SimBench:
             self.parr_server = None
 
     def load_cycloaddition(
-        self, *, catalyst: str, catalyst_mass_mg: float, epoxide_volume_ml: float, tbab_mg: float, seed: int = 0
+        self,
+        *,
+        catalyst: str,
+        catalyst_mass_mg: float,
+        epoxide_volume_ml: float,
+        tbab_mg: float,
+        seed: int = 0,
+        zn_fraction: float | None = None,
     ) -> None:
-        """What the operator loads into the Parr vessel before a cycloaddition run."""
+        """What the operator loads into the Parr vessel before a cycloaddition run: the catalyst named
+        ``catalyst``, or the Mn:(Cd1-xZnxSe)13 SS of ``zn_fraction`` when that is given."""
         if self.parr_vessel is None:
             raise RuntimeError("this simulated bench has no Parr reactor")
-        po_mmol = epoxide_volume_ml * 0.83 / 58.08 * 1e3
+        spec = find_cyclo_catalyst(catalyst) if zn_fraction is None else suprastructure_catalyst(zn_fraction)
         self.parr_vessel.reaction = CycloadditionReaction(
-            find_cyclo_catalyst(catalyst), catalyst_mass_mg, epoxide_mmol=po_mmol, tbab_mg=tbab_mg, rng_seed=seed
+            spec, catalyst_mass_mg, epoxide_mmol=po_mmol(epoxide_volume_ml), tbab_mg=tbab_mg, rng_seed=seed
         )
         self.parr_vessel.liquid_volume_ml = epoxide_volume_ml
 
@@ -156,6 +170,7 @@ class SimBench:
                 epoxide_volume_ml=float(sample.get("epoxide_volume_ml", 3.0)),
                 tbab_mg=float(sample.get("tbab_mg", 100.0)),
                 seed=self.seed,
+                zn_fraction=None if sample.get("zn_fraction") is None else float(sample["zn_fraction"]),
             )
         else:
             raise ValueError(f"no simulated place to load a sample named {where!r}")
@@ -239,12 +254,22 @@ def _deferred_loop_clock() -> Callable[[], float]:
 
 
 async def start_parr(
-    *, volume_ml: float = 150.0, host: str = "127.0.0.1", port: int = 0
+    *,
+    volume_ml: float = 150.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    high_limit_pressure_bar: float | None = None,
 ) -> tuple[ParrVessel, ParrControllerSimulator, ParrServer]:
-    """A Parr vessel and its controller simulator, served over Modbus RTU on TCP (on the running loop)."""
+    """A Parr vessel and its controller simulator, served over Modbus RTU on TCP (on the running loop).
+
+    ``high_limit_pressure_bar`` sets the high-limit relay's pressure trip (a front-panel setting;
+    the bench loader gives the bench file's vessel limit, so a charge the plan allows does not
+    trip it); None keeps the simulator's default."""
     clock = _deferred_loop_clock()
     vessel = ParrVessel(clock, volume_ml=volume_ml)
     controller = ParrControllerSimulator(clock, vessel)
+    if high_limit_pressure_bar is not None:
+        controller.high_limit_pressure_pa = high_limit_pressure_bar * 1e5
     server = await serve_parr(controller, host=host, port=port, framing="rtu")
     return vessel, controller, server
 

@@ -98,3 +98,28 @@ def test_recycling_campaign_links_its_runs_and_keeps_conversion(dry_session):
     assert len({s["campaign_id"] for s in starts}) == 1 and [s["cycle"] for s in starts] == [1, 2, 3]
     conversions = [RECYCLE.analyze(r[0][1], tables_from_documents(r))["conversion"] for r in runs]
     assert max(conversions) - min(conversions) < 0.03
+
+
+def test_the_zn_fraction_moves_the_conversion_the_way_the_model_says(dry_session):
+    from labctl.sim.physics.cycloaddition import expected_conversion
+
+    conversion = {}
+    for x in (0.0, 0.5):
+        out = _run(dry_session, CYCLO, {"zn_fraction": f"{x:g}", "hold": "2h"})
+        assert out.exit_status == "success", out.reason
+        assert out.start["zn_fraction"] == x and out.start["plan_args"]["catalyst"] is None
+        assert dry_session.bench.sim.parr_vessel.reaction.catalyst.zn_fraction == x
+        conversion[x] = CYCLO.analyze(out.start, tables_from_documents(out.documents))["conversion"]
+        # the model's hold at constant conditions; the bench also reacts while heating and cooling
+        expected = expected_conversion({"zn_fraction": x, "hold_s": 7200.0})
+        assert 0.98 * expected < conversion[x] < 1.25 * expected
+    assert conversion[0.5] > 1.5 * conversion[0.0]
+
+
+def test_a_10_bar_charge_allowed_by_the_vessel_limit_runs_without_tripping(dry_session):
+    controller = dry_session.bench.sim.parr_controller
+    assert controller.high_limit_pressure_pa == pytest.approx(30e5)  # the bench file's max_pressure
+    out = _run(dry_session, CYCLO, {"pressure": "10bar", "hold": "1h"})
+    assert out.exit_status == "success", out.reason
+    assert not controller.tripped
+    assert out.start["expected_pressure_bar"] == pytest.approx(10 * 343.15 / 293.15 + 3.16, abs=0.01)

@@ -160,6 +160,23 @@ def test_the_cycloaddition_check_refuses_an_unknown_co2_supply_before_anything_m
         CYCLO.check(dry_session.bench, kwargs)
 
 
+def test_the_cycloaddition_takes_a_zn_fraction_instead_of_a_catalyst_name(dry_session):
+    kwargs = CYCLO.resolve({"zn_fraction": "30%"})
+    assert kwargs["zn_fraction"] == pytest.approx(0.3) and "catalyst" not in kwargs
+    assert "zn_fraction 0.3 in 0-1" in CYCLO.check(dry_session.bench, kwargs)
+    assert "catalyst named" in CYCLO.check(dry_session.bench, CYCLO.resolve({}))  # the default catalyst
+    with pytest.raises(PlanArgumentError, match=r"catalyst='CdZn-SS' and zn_fraction=0\.3 both name the catalyst"):
+        CYCLO.check(dry_session.bench, CYCLO.resolve({"zn_fraction": "0.3", "catalyst": "CdZn-SS"}))
+    with pytest.raises(ParameterError, match=r"zn_fraction='1\.5' is outside 0-1; give a value between 0 and 1"):
+        CYCLO.resolve({"zn_fraction": "1.5"})
+
+
+def test_the_cycloaddition_check_refuses_a_charge_over_the_vessel_limit_at_temperature(dry_session):
+    with pytest.raises(PlanArgumentError, match=r"gives about 37\.3 bar in parr .* above the vessel limit 30 bar"):
+        CYCLO.check(dry_session.bench, CYCLO.resolve({"pressure": "20bar", "temperature": "120degC"}))
+    assert any("<= vessel limit 30 bar" in c for c in CYCLO.check(dry_session.bench, CYCLO.resolve({})))
+
+
 # -- 9: duplicate and unknown names ----------------------------------------------------------------------
 def test_a_parameter_given_twice_is_refused():
     with pytest.raises(

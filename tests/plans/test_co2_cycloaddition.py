@@ -88,6 +88,24 @@ def test_recycle_opens_one_run_per_cycle_with_a_shared_campaign(parr_devices):
         ({"hold_s": 0}, r"hold_s=0 s \(0 h\) must be > 0"),
         ({"co2_supply": "bubbling"}, r"co2_supply='bubbling' must be 'regulated'"),
         ({"ramp_c_per_min": 12}, r"ramp_c_per_min=12 °C/min is outside the bench limit 0-5 °C/min"),
+        (
+            {"catalyst": None},
+            r"give the catalyst: catalyst='Mn:\(Cd0\.5Zn0\.5Se\)13 SS' \(a name\) or zn_fraction=0\.5",
+        ),
+        (
+            {"zn_fraction": 0.3},
+            r"catalyst='Mn:\(Cd0\.5Zn0\.5Se\)13 SS' and zn_fraction=0\.3 both name the catalyst; give one",
+        ),
+        (
+            {"catalyst": None, "zn_fraction": 1.5},
+            r"zn_fraction=1\.5 must be between 0 \(Mn:\(CdSe\)13 SS\) and 1 \(Mn:\(ZnSe\)13 SS\), "
+            r"e\.g\. zn_fraction=0\.5",
+        ),
+        ({"catalyst": None, "zn_fraction": float("nan")}, r"zn_fraction=nan must be a finite number"),
+        (
+            {"catalyst": None, "zn_fraction": "half"},
+            r"zn_fraction='half' must be a fraction like 0\.5 or a percentage like 50%, e\.g\. zn_fraction=0\.5",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_before_the_first_message(parr_devices, kw, match):
@@ -139,3 +157,52 @@ def test_the_hold_ends_on_a_clock_of_any_resolution(parr_devices, loop_time):
     names = [m.kwargs.get("name") for m in msgs if m.command == "create"]
     hold = names[names.index("hold_start") + 1 : names.index("hold_end")]
     assert hold == ["primary"] * 120
+
+
+# the CO2 charge heated at constant volume plus PO's vapour pressure: 20 bar at 120 °C gives 37.3 bar
+HOT_REFUSAL = (
+    "pressure_bar=20 bar charged at 20 °C and heated to temperature_c=120 °C gives about 37.3 bar in parr "
+    "(the CO2 at constant volume 26.8 bar + propylene oxide vapour 10.4 bar), above the vessel limit 30 bar; "
+    "lower pressure_bar to at most 14.5 bar at 120 °C or lower temperature_c to at most 89 °C at 20 bar"
+)
+
+
+def test_a_charge_over_the_vessel_limit_at_temperature_is_refused_before_the_first_message(parr_devices):
+    plan = co2_cycloaddition(*parr_devices, **_args(pressure_bar=20, temperature_c=120))
+    with pytest.raises(PlanArgumentError) as refused:
+        next(plan)
+    assert str(refused.value) == HOT_REFUSAL
+    # the same charge is fine cooler, and the fixes it names are allowed
+    for fix in ({"pressure_bar": 20, "temperature_c": 89}, {"pressure_bar": 14.5, "temperature_c": 120}):
+        assert next(co2_cycloaddition(*parr_devices, **_args(**fix))).command == "open_run"
+    # unit strings are converted first; a charge at the vessel limit has no temperature fix
+    with pytest.raises(PlanArgumentError, match=r"pressure_bar=29\.5 bar .* lower pressure_bar to at most \d"):
+        next(co2_cycloaddition(*parr_devices, **_args(pressure_bar="29.5 bar", temperature_c="50 degC")))
+
+
+def test_the_zn_fraction_names_the_catalyst_and_is_recorded(parr_devices):
+    msgs = _sim(parr_devices).simulate_plan(
+        co2_cycloaddition(*parr_devices, **_args(catalyst=None, zn_fraction="30%", hold_s="1 h"))
+    )
+    start = next(m for m in msgs if m.command == "open_run").kwargs
+    assert start["zn_fraction"] == pytest.approx(0.3)
+    assert start["catalyst"] == "Mn:(Cd0.7Zn0.3Se)13 SS"
+    assert start["plan_args"]["zn_fraction"] == pytest.approx(0.3) and start["plan_args"]["catalyst"] is None
+    assert start["pressure_bar"] == 3.0 and start["temperature_c"] == 70.0 and start["hold_s"] == 3600
+    assert start["expected_pressure_bar"] == pytest.approx(3 * 343.15 / 293.15 + 3.16, abs=0.01)
+    load = next(m for m in msgs if m.command == "set" and getattr(m.args[0], "key", "") == "load_sample:parr")
+    assert load.args[0].sample["zn_fraction"] == pytest.approx(0.3)
+    assert load.args[0].sample["catalyst"] == "Mn:(Cd0.7Zn0.3Se)13 SS"
+    # a named catalyst records no Zn fraction
+    named = _sim(parr_devices).simulate_plan(co2_cycloaddition(*parr_devices, **_args()))
+    start = next(m for m in named if m.command == "open_run").kwargs
+    assert start["zn_fraction"] is None and start["catalyst"] == "Mn:(Cd0.5Zn0.5Se)13 SS"
+
+
+@pytest.mark.parametrize(
+    ("x", "name"), [(0, "Mn:(CdSe)13 SS"), (1, "Mn:(ZnSe)13 SS"), (0.25, "Mn:(Cd0.75Zn0.25Se)13 SS")]
+)
+def test_zn_catalyst_names_are_the_simulators_presets(x, name):
+    from labctl.plans.co2_cycloaddition import zn_catalyst_name
+
+    assert zn_catalyst_name(x) == name

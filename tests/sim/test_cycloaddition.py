@@ -8,14 +8,25 @@ import numpy as np
 import pytest
 
 from labctl.analysis.cycloaddition import cycloaddition_figures, po_mmol, recycling_summary
+from labctl.chemistry import pressure_at_temperature_bar
 from labctl.sim.physics.cycloaddition import (
     BEST_CATALYST,
     CATALYSTS,
     GAS_CONSTANT_J_PER_MOL_K,
+    PAPER_CONDITIONS,
+    RELATIVE_ACTIVITY,
     CycloadditionReaction,
     cluster_molar_mass,
+    cycloaddition_optimum,
+    deactivation_rate_per_s,
+    expected_conversion,
+    expected_ton,
     find_catalyst,
+    relative_activity,
+    suprastructure_catalyst,
     surface_metal_umol_per_mg,
+    tbab_factor,
+    vessel_refuses,
 )
 
 HOUR = 3600.0
@@ -227,3 +238,181 @@ def test_bad_inputs() -> None:
         reaction.advance(1.0, 0.0, P_CO2, RPM)
     with pytest.raises(ValueError, match="loss_fraction"):
         reaction.recycle(1.0)
+
+
+# -- campaign variables: composition, pressure, TBAB, temperature, mass; expected values; the optimum --------
+C0 = 273.15
+
+
+def test_zn_fraction_is_a_smooth_variable_through_the_presets() -> None:
+    for x, r in RELATIVE_ACTIVITY.items():
+        assert relative_activity(x) == r
+        assert suprastructure_catalyst(x) is find_catalyst(f"x={x}")
+    xs = np.linspace(0.0, 1.0, 2001)
+    r = np.array([relative_activity(x) for x in xs])
+    peak = float(xs[np.argmax(r)])
+    assert 0.45 <= peak <= 0.55
+    assert np.all(np.diff(r[xs <= 0.5]) > 0)  # rises up to x = 0.5
+    assert np.all(np.diff(r[xs >= 0.52]) < 0)  # and falls beyond the peak
+    assert np.max(np.abs(np.diff(r, 2))) < 1e-5  # smooth: no kinks at the presets
+    # any x is a catalyst, by x= or by its formula, with its own surface metal per mg
+    spec = find_catalyst("Mn:(Cd0.7Zn0.3Se)13 SS")
+    assert spec is find_catalyst("x=0.3") and spec.zn_fraction == 0.3 and spec.suprastructure
+    assert spec.k70_per_s_per_mmol_site == pytest.approx(BEST_CATALYST.k70_per_s_per_mmol_site * relative_activity(0.3))
+    assert (
+        CATALYSTS["Mn:(CdSe)13 SS"].surface_metal_umol_per_mg
+        < spec.surface_metal_umol_per_mg
+        < BEST_CATALYST.surface_metal_umol_per_mg
+    )
+    with pytest.raises(ValueError, match=r"zn_fraction must be within 0\.\.1"):
+        suprastructure_catalyst(1.2)
+
+
+def test_conversion_and_ton_follow_the_papers_composition_trend() -> None:
+    conversion = {x: expected_conversion({"zn_fraction": x}) for x in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    ton = {x: expected_ton({"zn_fraction": x}) for x in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    for figure in (conversion, ton):
+        assert figure[0.0] < figure[0.25] < figure[0.5]
+        assert figure[0.75] < figure[0.5] and figure[1.0] < figure[0.5]
+        assert figure[1.0] > figure[0.0]  # the Zn SS beats the Cd SS
+    # the best composition on a fine grid is near x = 0.5
+    xs = np.linspace(0.0, 1.0, 101)
+    assert 0.45 <= xs[np.argmax([expected_conversion({"zn_fraction": x}) for x in xs])] <= 0.6
+
+
+def test_rate_saturates_with_co2_pressure() -> None:
+    k = [expected_conversion({"pressure_bar": p, "catalyst_mass_mg": 1.0, "hold_s": 3600.0}) for p in range(1, 11)]
+    assert np.all(np.diff(k) > 0)
+    steps = np.diff(k)
+    assert np.all(np.diff(steps) < 0)  # every bar adds less than the one before
+    assert steps[-1] < steps[0] / 10  # levelled off by 10 bar
+
+
+def test_tbab_is_needed_saturates_and_costs_a_little_in_excess() -> None:
+    assert tbab_factor(0.0) == pytest.approx(0.02)
+    assert tbab_factor(100.0) == pytest.approx(1.0)
+    assert tbab_factor(10.0) < 0.5 < tbab_factor(50.0) < tbab_factor(100.0)  # rises ...
+    grid = np.linspace(0.0, 2000.0, 4001)
+    best = float(grid[np.argmax([tbab_factor(m) for m in grid])])
+    assert 150.0 <= best <= 250.0  # ... to an optimum a little above the paper's loading
+    assert 1.0 < tbab_factor(best) < 1.1
+    assert 0.7 < tbab_factor(1000.0) < tbab_factor(best)  # a small penalty at very high loading
+    assert expected_conversion({"tbab_mg": 200.0}) > expected_conversion({}) > expected_conversion({"tbab_mg": 20.0})
+
+
+def test_temperature_has_an_interior_optimum_from_deactivation() -> None:
+    for t in (40.0, 60.0, 70.0, 80.0):
+        assert deactivation_rate_per_s(t + C0) == 0.0  # stable where the paper recycled it
+    kd = [deactivation_rate_per_s(t + C0) for t in (90.0, 100.0, 110.0, 120.0)]
+    assert kd[0] > 0 and np.all(np.diff(kd) > 0)
+    assert math.log(2) / kd[1] / HOUR == pytest.approx(4.9, abs=0.2)  # half-life at 100 °C
+    temperatures = np.arange(40.0, 120.5, 1.0)
+    for hold_h in (6.0, 12.0):
+        for figure in (expected_conversion, expected_ton):
+            values = [
+                figure({"temperature_c": t, "catalyst_mass_mg": 1.0, "hold_s": hold_h * HOUR}) for t in temperatures
+            ]
+            best = float(temperatures[np.argmax(values)])
+            assert 85.0 <= best <= 105.0, (figure.__name__, hold_h, best)
+            assert values[-1] < 0.9 * max(values) and values[0] < 0.5 * max(values)
+
+
+def test_deactivation_is_integrated_exactly_and_stays_with_a_recycled_catalyst() -> None:
+    t = 110.0 + C0
+    one = CycloadditionReaction(BEST_CATALYST, 4.5)
+    one.advance(4 * HOUR, t, P_CO2, RPM)
+    many = CycloadditionReaction(BEST_CATALYST, 4.5)
+    for _ in range(240):
+        many.advance(60.0, t, P_CO2, RPM)
+    assert many.conversion == pytest.approx(one.conversion, rel=1e-9)
+    assert one.active_fraction == pytest.approx(math.exp(-deactivation_rate_per_s(t) * 4 * HOUR))
+    # what a run reaches is bounded: k0 / kd in ln(1 - X)
+    k0 = CycloadditionReaction(BEST_CATALYST, 4.5).rate_constant_per_s(t, P_CO2, RPM)
+    bound = k0 / deactivation_rate_per_s(t)
+    assert -math.log(1 - one.conversion) == pytest.approx(bound * (1 - one.active_fraction), rel=1e-9)
+    recycled = one.recycle(0.0)
+    assert recycled.activity == pytest.approx(one.active_fraction) and recycled.active_fraction == 1.0
+    assert recycled.rate_constant_per_s(T70, P_CO2, RPM) < 0.5 * k0 / 8  # at 70 °C too
+
+
+def test_ton_falls_and_conversion_saturates_with_catalyst_mass() -> None:
+    masses = [1.0, 2.0, 4.5, 10.0, 20.0, 50.0]
+    ton = [expected_ton({"catalyst_mass_mg": m}) for m in masses]
+    conversion = [expected_conversion({"catalyst_mass_mg": m}) for m in masses]
+    assert np.all(np.diff(ton) < 0)
+    assert np.all(np.diff(conversion) > 0)
+    assert conversion[-1] > 0.999 and ton[-1] < 0.3 * ton[0]
+    # longer holds convert more
+    holds = [expected_conversion({"hold_s": h * HOUR}) for h in (1, 3, 6, 12)]
+    assert np.all(np.diff(holds) > 0)
+
+
+def test_expected_values_are_the_simulators_reaction_without_noise() -> None:
+    # the paper's conditions: the calibration
+    assert expected_ton(PAPER_CONDITIONS) == pytest.approx(17_964, rel=0.01)
+    assert expected_conversion({}) == pytest.approx(run().conversion, rel=1e-12)
+    conditions = {"temperature_c": 95.0, "pressure_bar": 8.0, "tbab_mg": 150.0, "catalyst_mass_mg": 2.0}
+    conditions |= {"hold_s": 9 * HOUR, "zn_fraction": 0.4}
+    reaction = CycloadditionReaction(suprastructure_catalyst(0.4), 2.0, epoxide_mmol=po_mmol(3.0), tbab_mg=150.0)
+    reaction.advance(9 * HOUR, 95.0 + C0, 8e5, 800.0)
+    assert expected_conversion(conditions) == pytest.approx(reaction.conversion, rel=1e-12)
+    assert expected_ton(conditions) == pytest.approx(
+        13 * reaction.po_converted_mmol / reaction.surface_metal_mmol, rel=1e-12
+    )
+    with pytest.raises(ValueError, match="unknown conditions colour"):
+        expected_conversion({"colour": 1.0})
+
+
+CAMPAIGN_BOX = {
+    "temperature_c": (40.0, 120.0),
+    "pressure_bar": (1.0, 10.0),
+    "tbab_mg": (10.0, 300.0),
+    "catalyst_mass_mg": (1.0, 20.0),
+    "hold_s": (1 * HOUR, 12 * HOUR),
+    "zn_fraction": (0.0, 1.0),
+}
+
+
+def _grid_best(figure, box, levels: int = 4, limit: float = 30.0) -> float:
+    axes = [np.linspace(lo, hi, levels) for lo, hi in box.values()]
+    best = -math.inf
+    for point in np.stack(np.meshgrid(*axes), -1).reshape(-1, len(box)):
+        c = dict(zip(box, point, strict=True))
+        if not vessel_refuses(c, limit):
+            best = max(best, figure(c))
+    return best
+
+
+@pytest.mark.parametrize(("objective", "figure"), [("ton", expected_ton), ("conversion", expected_conversion)])
+def test_the_optimum_is_inside_the_box_and_beats_a_grid(objective, figure) -> None:
+    best, value = cycloaddition_optimum(objective, CAMPAIGN_BOX)
+    for name, (lo, hi) in CAMPAIGN_BOX.items():
+        assert lo <= best[name] <= hi
+    assert value == pytest.approx(figure(best), rel=1e-12)
+    assert value >= _grid_best(figure, CAMPAIGN_BOX) * (1 - 1e-9)
+    assert value > figure(PAPER_CONDITIONS)
+    if objective == "ton":
+        # neither the hottest corner nor the coldest; the least catalyst; a composition near x = 0.5
+        assert 85.0 < best["temperature_c"] < 105.0
+        assert best["catalyst_mass_mg"] == pytest.approx(1.0, abs=0.01)
+        assert 0.4 < best["zn_fraction"] < 0.6
+        assert 150.0 < best["tbab_mg"] < 250.0
+        assert value > 4 * expected_ton(PAPER_CONDITIONS)
+    else:
+        assert value > 0.999
+
+
+def test_the_optimum_skips_what_the_vessel_limit_refuses() -> None:
+    box = {"temperature_c": (60.0, 150.0), "pressure_bar": (1.0, 25.0), "catalyst_mass_mg": (1.0, 4.0)}
+    fixed = {"hold_s": 1 * HOUR}
+    unlimited, _ = cycloaddition_optimum("conversion", box, fixed, max_pressure_bar=1000.0)
+    assert vessel_refuses(unlimited)  # hot and at the highest pressure: over 30 bar at temperature
+    best, value = cycloaddition_optimum("conversion", box, fixed)
+    assert not vessel_refuses(best)
+    # the best allowed point presses against the limit
+    assert pressure_at_temperature_bar(best["pressure_bar"], best["temperature_c"]) == pytest.approx(30.0, abs=0.1)
+    assert best["hold_s"] == HOUR and value >= _grid_best(expected_conversion, box | {"hold_s": (HOUR, HOUR)}, 8)
+    with pytest.raises(ValueError, match="vessel limit 30 bar"):
+        cycloaddition_optimum("ton", {"temperature_c": (100.0, 150.0)}, {"pressure_bar": 25.0})
+    with pytest.raises(ValueError, match="objective='tof' must be 'ton' or 'conversion'"):
+        cycloaddition_optimum("tof", CAMPAIGN_BOX)  # type: ignore[arg-type]
