@@ -430,7 +430,10 @@ def campaign(
                 t0 = yield from loop_time()
                 fault: BaseException | None = None
                 try:
-                    plan = exp.build(bench, spec.plan_kwargs(t.params))
+                    kwargs = spec.plan_kwargs(t.params)
+                    if hasattr(bench, "load_sample"):  # a simulated bench takes the sample (as labctl run does)
+                        bench.load_sample(**kwargs)
+                    plan = exp.build(bench, kwargs)
                     yield from bpp.subs_wrapper(bpp.inject_md_wrapper(plan, md), collect)
                 except Exception as exc:  # the run closed itself (and made the bench safe) before this
                     fault = exc

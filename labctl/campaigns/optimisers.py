@@ -28,6 +28,8 @@ never takes them for good results.  Linear parameter constraints are met by draw
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import math
@@ -44,6 +46,10 @@ from labctl.campaigns.spec import CampaignError, CampaignSpec, Dimension
 
 ID_KEY = "_id"
 MAX_DRAWS = 2000
+
+
+def _quiet() -> contextlib.AbstractContextManager[Any]:
+    return contextlib.redirect_stdout(io.StringIO())
 
 
 class Space:
@@ -311,8 +317,9 @@ class GpArd(Engine):
         for d in self.space.choice:
             pbounds[d.name] = tuple(d.choices)
         space = TargetSpace(None, pbounds, random_state=rng, allow_duplicate_points=True)
-        for point, score in scored:
-            space.register(self._coordinates(point), score)
+        with _quiet():  # bayes_opt prints a line for every repeated point (a repeat is data here)
+            for point, score in scored:
+                space.register(self._coordinates(point), score)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.full(space.dim, 0.3), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-2, (1e-6, 1.0))
@@ -349,7 +356,7 @@ class GpArd(Engine):
         tries = 0
         while len(out) < n:
             tries += 1
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _quiet():
                 warnings.simplefilter("ignore")
                 x = acq.suggest(gp=gp, target_space=space, n_random=5000, n_smart=3, fit_gp=tries > 1, random_state=rng)
             raw = space.array_to_params(x)
@@ -366,7 +373,8 @@ class GpArd(Engine):
                     lambda: np.random.default_rng([self.seed, self.draws, 4]).random(self.space.cube_dims), 1
                 )
             else:  # a known-infeasible point: the GP sees it at the worst score and looks elsewhere
-                space.register(self._coordinates(point), worst)
+                with _quiet():
+                    space.register(self._coordinates(point), worst)
         _, gp = self._model(scored, rng) if n > 1 else (space, gp)
         mean, std = gp.predict(np.array([space.params_to_array(self._coordinates(p)) for p in out]), return_std=True)
         sign = 1.0 if self.spec.objective.goal == "maximise" else -1.0
