@@ -11,12 +11,15 @@ need nobody).  Entered values (``ask_value``) are recorded like any reading.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bluesky.protocols import Movable
 from ophyd_async.core import AsyncStatus, StandardReadable, soft_signal_r_and_setter
+
+logger = logging.getLogger(__name__)
 
 ValueSource = Callable[[str], Awaitable[float]]
 
@@ -77,6 +80,18 @@ def terminal_person() -> tuple[Step, ValueSource]:
                 print(f"'{text}' is not a number; type the value, e.g. 87.5")
 
     return perform, value
+
+
+def simulated_person() -> tuple[Step, ValueSource]:
+    """The operator of a simulated bench whose simulators run elsewhere (served over the wire): each
+    hand step is announced and taken as done, as a simulated bench's own operator does; a value is
+    still typed at the terminal (nothing in this process can measure it)."""
+    perform_value = terminal_person()[1]
+
+    async def perform(step: HandStep) -> None:
+        logger.info("[operator, simulated bench] %s: done", step.text)
+
+    return perform, perform_value
 
 
 class EnteredReading(StandardReadable):

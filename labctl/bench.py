@@ -359,9 +359,11 @@ async def _build_devices(
     }
     reactor = devices["reactor"]
     devices["gc"].sample_headspace_of(reactor.headspace_volume, reactor.temperature, reactor.pressure)
-    from labctl.devices.operator import EnteredReading, Operator, terminal_person
+    from labctl.devices.operator import EnteredReading, Operator, simulated_person, terminal_person
 
-    operator = Operator(*(person or terminal_person()), name="operator")
+    # a bench of simulators served elsewhere has nobody at it: its hand steps take themselves as done
+    person = person or (simulated_person() if cfg.simulated else terminal_person())
+    operator = Operator(*person, name="operator")
     devices["operator"] = operator
     if cfg.fluorometer is not None and fluor_parts is not None:
         from labctl.devices.drivers.cornerstone import CornerstoneDriver

@@ -177,6 +177,9 @@ def _re_manager(tmp: Path, redis_addr: str, data_dir: Path) -> Iterator[Manager]
             proc.wait(timeout=30)
         with contextlib.suppress(Exception):
             manager.comm.close()
+            # ZMQCommSendThreads.close() closes its socket but leaves its zmq.Context open (a
+            # ResourceWarning when the interpreter collects it): end the context here
+            manager.comm._ctx.destroy(linger=0)
         _stop(proc)
         log.close()
 

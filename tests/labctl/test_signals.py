@@ -227,13 +227,19 @@ class EventCounter:
         return dict(self.counts)
 
 
+def output(err: Path) -> str:
+    """The end of what labctl wrote: its standard error and, beside it, its standard output."""
+    out = err.with_suffix(".out")
+    return f"stderr: {err.read_text()[-3000:]}\nstdout: {out.read_text()[-3000:] if out.exists() else ''}"
+
+
 def run_file(data: Path, proc: subprocess.Popen[Any], err: Path, seconds: float = 180) -> Path:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         files = list((data / "runs").glob("*.jsonl")) if (data / "runs").is_dir() else []
         if files:
             return files[0]
-        assert proc.poll() is None, f"labctl exited {proc.returncode} before its run began: {err.read_text()[-3000:]}"
+        assert proc.poll() is None, f"labctl exited {proc.returncode} before its run began: {output(err)}"
         time.sleep(0.2)
     raise AssertionError(f"no run file in {data / 'runs'} after {seconds:g} s: {err.read_text()[-3000:]}")
 
@@ -247,7 +253,7 @@ def wait_for_lamp_on(path: Path, proc: subprocess.Popen[Any], err: Path, seconds
         event = next((d for n, d in docs if n == "event" and d["descriptor"] in lamp_on), None)
         if event is not None:
             return event
-        assert proc.poll() is None, f"labctl exited {proc.returncode} before the lamp was on: {err.read_text()[-3000:]}"
+        assert proc.poll() is None, f"labctl exited {proc.returncode} before the lamp was on: {output(err)}"
         time.sleep(0.2)
     raise AssertionError(f"no lamp_on event after {seconds:g} s: {err.read_text()[-3000:]}")
 
