@@ -222,14 +222,17 @@ def benchmark_strategies(
     the conditions run) is within ``fraction`` of the optimum.  Baselines (random, sobol, grid) run
     ``baseline_budget`` experiments (default 50x the budget, at most 5000) so that their medians
     are measured rather than cut off; a strategy that never gets there counts as infinity (its
-    median then reads "not reached" and an acceleration factor against it is a lower bound).  AF = median experiments of random / of each strategy; EF(n) = median true best of a
-    strategy / of random after n experiments, at n = 10 d and 20 d (d parameters).
+    median then reads "not reached" and an acceleration factor against it is a lower bound).
+    AF = median experiments of random / of each strategy; EF(n) = median true best of a strategy /
+    of random after n experiments, at n = 10 d and 20 d (d parameters).
     """
     response = _response(spec)
     if response is None:
         raise CampaignError(f"the simulated bench has no response model for {spec.experiment.name}")
     if any(d.kind == "choice" for d in spec.dimensions):
-        raise CampaignError("the simulator's optimum is known for numeric parameters only; drop the choices to benchmark")
+        raise CampaignError(
+            "the simulator's optimum is known for numeric parameters only; drop the choices to benchmark"
+        )
     bounds = {d.arg: (d.low, d.high) for d in spec.dimensions}
     optimum = response.optimum(spec.objective.figure, spec.objective.goal, bounds, spec.fixed)
     sign = 1.0 if spec.objective.goal == "maximise" else -1.0
