@@ -251,14 +251,12 @@ def benchmark_strategies(
     }
     curves: dict[str, np.ndarray] = {}
     for name in strategies:
-        steps = n if name in ("gp-ard", "ax") else nb
+        steps = max(n, 20 * d) if name in ("gp-ard", "ax") else nb  # 20 d: the enhancement factor's second point
         hits: list[float] = []
         times: list[float] = []
         trues = []
         for seed in range(seeds):
-            run = _campaign_on_response(
-                spec, response, name, seed, max(steps, 20 * d) if name not in ("gp-ard", "ax") else steps
-            )
+            run = _campaign_on_response(spec, response, name, seed, steps)
             trues.append(run["true"])
             times += run["seconds"][-10:]
             k = next((i + 1 for i, v in enumerate(run["true"]) if sign * v >= sign * target), math.inf)

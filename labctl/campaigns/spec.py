@@ -223,8 +223,21 @@ class CampaignSpec:
 
 
 # -- reading ------------------------------------------------------------------------------------
+def packaged_campaigns() -> list[str]:
+    """The names of the example campaigns that ship with labctl (``labctl campaign run NAME``)."""
+    return sorted(p.stem for p in (Path(__file__).parent / "examples").glob("*.toml"))
+
+
 def load_campaign(path: Path) -> CampaignSpec:
-    """Read and check a campaign file; :class:`CampaignError` says what is wrong and how to fix it."""
+    """Read and check a campaign file -- a path, or the name of a packaged example (``h2-optimise``);
+    :class:`CampaignError` says what is wrong and how to fix it."""
+    if not path.exists() and path.parent == Path(".") and path.stem in packaged_campaigns():
+        path = Path(__file__).parent / "examples" / f"{path.stem}.toml"
+    elif not path.exists():
+        raise CampaignError(
+            f"campaign file {path} does not exist; give a campaign file, or one of the examples that ship "
+            f"with labctl: {', '.join(packaged_campaigns())}"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
