@@ -315,6 +315,7 @@ def campaign(
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
     from blop.protocols import SupportsStoppingCriteria, TrialFaultAware
+    from bluesky.utils import RequestAbort, RequestStop
 
     from labctl.devices.operator import HandStep
     from labctl.experiments import tables_from_documents
@@ -435,6 +436,8 @@ def campaign(
                         bench.load_sample(**kwargs)
                     plan = exp.build(bench, kwargs)
                     yield from bpp.subs_wrapper(bpp.inject_md_wrapper(plan, md), collect)
+                except (RequestAbort, RequestStop):
+                    raise  # Ctrl-C, a signal, an interlock: the campaign ends here (resume goes on)
                 except Exception as exc:  # the run closed itself (and made the bench safe) before this
                     fault = exc
                 t1 = yield from loop_time()
