@@ -161,6 +161,9 @@ class SimBench:
             if self.parr_vessel is not None:
                 self.parr_vessel.advance()
                 self.parr_vessel.ice_bath(False)
+                # opening, cleaning and loading the vessel take longer than it takes to reach room
+                # temperature: a new sample's leak check does not see the last run's cooling
+                self.parr_vessel.temperature_k = self.parr_vessel.ambient_k
             if self._recovered and self.parr_vessel is not None and self.parr_vessel.reaction is not None:
                 self._recovered = False  # the recovered catalyst, reloaded with fresh epoxide
                 return

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 import re
@@ -38,6 +39,7 @@ from typing import Any
 from labctl.campaigns.spec import BENCH_SET, CampaignError, CampaignSpec, parse_campaign
 
 MsgGen = Generator[Any, Any, Any]
+logger = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 CHEMICAL_FAILURES = ("LeakCheckError",)  # failures that are results, by exception class name
 
@@ -314,7 +316,7 @@ def campaign(
     """
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
-    from blop.protocols import SupportsStoppingCriteria, TrialFaultAware
+    from blop.protocols import Checkpointable, SupportsStoppingCriteria, TrialFaultAware
     from bluesky.utils import RequestAbort, RequestStop
 
     from labctl.devices.operator import HandStep
@@ -337,11 +339,12 @@ def campaign(
         state.save()
         yield from bps.null()
 
-    suggested_here: set[str] = set()  # ids this optimiser gave (a repeated or resumed trial is an outside point)
+    suggested_here: dict[str, Any] = {}  # ids this optimiser gave, as it gave them (a repeated or resumed
+    # trial is an outside point)
 
     def tell_failure(t: Trial) -> None:
         if isinstance(optimiser, TrialFaultAware):
-            point = {"_id": t.id, **t.params} if t.id in suggested_here else dict(t.params)
+            point = {"_id": suggested_here[t.id], **t.params} if t.id in suggested_here else dict(t.params)
             optimiser.register_failures([point])
 
     while True:
@@ -369,7 +372,7 @@ def campaign(
             n = min(spec.batch_size, spec.max_experiments - len(done))
             predictions = getattr(optimiser, "last_prediction", {})
             for s in optimiser.suggest(n):
-                suggested_here.add(str(s.get("_id")))
+                suggested_here[str(s.get("_id"))] = s.get("_id")
                 params = {d.name: s[d.name] for d in spec.dimensions}
                 pred = predictions.get(s.get("_id"))
                 state.trials.append(
@@ -482,13 +485,16 @@ def campaign(
             if t.objective is None:
                 tell_failure(t)
             elif t.id in suggested_here:
-                optimiser.ingest([{"_id": t.id, **outcomes}])
+                optimiser.ingest([{"_id": suggested_here[t.id], **outcomes}])
             else:
                 optimiser.ingest([{**t.params, **outcomes}])
             t.status = "done"
             state.save()
-            if hasattr(optimiser, "checkpoint"):
-                optimiser.checkpoint()
+            if isinstance(optimiser, Checkpointable):
+                try:
+                    optimiser.checkpoint()
+                except ValueError as exc:  # blop's AxOptimizer without a checkpoint path: the state file has it all
+                    logger.debug("optimiser checkpoint skipped: %s", exc)
             yield from _record_ingest(state, t, spec)
             if on_step:
                 on_step(state, t)

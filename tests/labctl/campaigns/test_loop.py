@@ -238,3 +238,28 @@ def test_resume_abandons_the_cut_experiment_when_the_file_says_so(tmp_path):
     assert [(t.status, t.reason) for t in state.trials] == [
         ("abandoned", "the campaign stopped while this experiment ran (its run is closed as aborted)")
     ]
+
+
+def test_back_to_back_vessel_experiments_at_high_pressure_pass_their_leak_checks(dry_session, tmp_path):
+    """A new sample goes into a vessel at room temperature: the last run's cooling is no leak."""
+    spec = parse_campaign(
+        """
+[campaign]
+experiment = "co2-cycloaddition"
+[objective]
+figure = "ton"
+[budget]
+experiments = 2
+[parameters]
+pressure = { min = "1 bar", max = "10 bar" }
+[fixed]
+hold = "1 h"
+catalyst_mass = "1 mg"
+""",
+        where="c.toml",
+    )
+    optimiser = Scripted(spec, [{"pressure": 9.0}, {"pressure": 9.0}])
+    state, _, _ = _run(dry_session, spec, optimiser, tmp_path)
+    assert [(t.status, t.acceptable) for t in state.trials] == [("done", True), ("done", True)], [
+        t.reason for t in state.trials
+    ]
