@@ -14,7 +14,8 @@ otherwise; ``$LABCTL_TIME`` = ``real`` or ``xN`` changes that).  The names the q
 * plans by their function names (``h2_evolution``, ``co2_photoreduction``, ``gc_calibration``,
   ``co2_cycloaddition``, ``recycle``, ``emission_scan``, ``excitation_scan``, ``plqy``,
   ``photostability``, ``pl_decay``), each device parameter restricted to the bench's devices of
-  its annotated class, so the queue lists the right ones.
+  its annotated class, so the queue lists the right ones;
+* ``run_campaign`` and ``resume_campaign``: a whole campaign (:mod:`labctl.campaigns`) as one item.
 
 Every run is recorded as a CLI run is: its JSON-lines file and the catalog in the data folder,
 with the bench's metadata (bench, limits, GC calibrations) in its start document.
@@ -117,6 +118,63 @@ def _queued_run(session: Session) -> Callable[[Generator[Any, Any, Any]], Genera
     return wrap
 
 
+def campaign_plans(session: Session, bench: Any) -> dict[str, Callable[..., Any]]:
+    """``run_campaign`` and ``resume_campaign``: a campaign as one queue item, on this bench."""
+    from pathlib import Path
+
+    from labctl.campaigns.loop import CampaignState, campaign, campaigns_folder, find_campaign, prepare_resume, replay
+    from labctl.campaigns.optimisers import make_optimiser
+    from labctl.campaigns.spec import check_against_bench, load_campaign
+
+    def _go(state: CampaignState, spec: Any) -> Generator[Any, Any, Any]:
+        optimiser = make_optimiser(
+            spec, strategy=state.strategy, seed=state.seed, checkpoint_path=state.path.with_name("optimiser.json")
+        )
+        replay(state, optimiser, spec)
+        yield from campaign(bench, spec, state, optimiser)
+        return state.status
+
+    def run_campaign(campaign_file: str, strategy: str = "", seed: int = -1) -> Generator[Any, Any, Any]:
+        """Run a campaign (suggest, check, run, analyse, ingest) until its budget, target or stopping rule.
+
+        Parameters
+        ----------
+        campaign_file : str
+            The campaign file (TOML) on the queue server's machine, or the name of an example that
+            ships with labctl (e.g. "cyclo-ton").
+        strategy : str
+            Override the file's strategy: gp-ard, random, sobol, grid or ax ("" keeps the file's).
+        seed : int
+            Override the file's seed (-1 keeps the file's).
+        """
+        spec = load_campaign(Path(campaign_file))
+        check_against_bench(spec, bench)
+        state = CampaignState.new(
+            spec,
+            bench=bench.config.name,
+            folder=campaigns_folder(session.data_dir),
+            strategy=strategy or None,
+            seed=None if seed < 0 else seed,
+        )
+        return (yield from _go(state, spec))
+
+    def resume_campaign(campaign_id: str) -> Generator[Any, Any, Any]:
+        """Go on with a campaign after a crash or a stop; the experiment it cut short is repeated or
+        abandoned as its file says, and nothing done is run again.
+
+        Parameters
+        ----------
+        campaign_id : str
+            The campaign's id, or a unique start of it (labctl campaign list).
+        """
+        state = find_campaign(session.data_dir, campaign_id)
+        spec = state.spec()
+        prepare_resume(state, spec)
+        return (yield from _go(state, spec))
+
+    return {"run_campaign": run_campaign, "resume_campaign": resume_campaign}
+
+
 def open_environment(bench_name: str | None = None) -> dict[str, Any]:
     """Open the bench and the recording chain; return the namespace the queue server reads."""
     cfg = load_bench(bench_name or os.environ.get(BENCH_ENV) or "sim")
@@ -142,6 +200,7 @@ def open_environment(bench_name: str | None = None) -> dict[str, Any]:
     for name, (plan, needs) in PLANS.items():
         if all(n in bench.devices for n in needs):
             namespace[name] = for_queue(plan, bench.devices)
+    namespace.update(campaign_plans(session, bench))
     return namespace
 
 

@@ -23,7 +23,8 @@ def display_unit(d: Dimension) -> str:
         return ""
     m = _UNIT_OF.match(d.written[0] or "")
     unit = (m.group("unit") if m else "").strip()
-    return unit or (d.param.unit if d.param.unit not in (None, "number", "fraction", "int") else "") or ""
+    unit = unit or (d.param.unit if d.param.unit not in (None, "number", "fraction", "int") else "") or ""
+    return unit.replace("degC", "°C")
 
 
 def param_value(d: Dimension, value: Any) -> float | str:

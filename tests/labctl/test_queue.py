@@ -184,6 +184,17 @@ def _re_manager(tmp: Path, redis_addr: str, data_dir: Path) -> Iterator[Manager]
         log.close()
 
 
+def _campaign_file(tmp_path: Path) -> Path:
+    path = tmp_path / "queued.toml"
+    path.write_text(
+        '[campaign]\nexperiment = "h2-evolution"\nstrategy = "sobol"\n[objective]\nfigure = "rate"\n'
+        "[budget]\nexperiments = 2\n"
+        '[parameters]\ncatalyst_mass = { min = "5 mg", max = "20 mg" }\n'
+        '[fixed]\nduration = "1 h"\nsample_interval = "30 min"\n'
+    )
+    return path
+
+
 def _item(name: str) -> dict[str, Any]:
     args, kwargs = PLANS[name]
     return {"name": name, "args": args, "kwargs": kwargs, "item_type": "plan"}
@@ -225,7 +236,7 @@ def test_every_plan_validates_at_queue_add_and_a_short_run_lands_in_the_catalog(
         )
         history = qs("history_get")["items"]
         result = history[-1]["result"]
-        assert result["exit_status"] == "completed", result
+        assert result["exit_status"] == "completed", result["msg"] + result.get("traceback", "")
         (uid,) = result["run_uids"]
 
         # the refused argument names the keyword sent, before anything moves
@@ -234,6 +245,23 @@ def test_every_plan_validates_at_queue_add_and_a_short_run_lands_in_the_catalog(
         qs.wait("the refused run", lambda s: s["manager_state"] == "idle" and s["items_in_history"] >= 2, 120)
         refused = qs("history_get")["items"][-1]["result"]
         assert refused["exit_status"] == "failed" and "purge_s=10 s" in refused["msg"], refused
+
+        # a campaign as one queue item: its experiments land in the catalog, its state in the data folder
+        qs("queue_clear")  # the failed item went back to the front of the queue
+        item = {"name": "run_campaign", "kwargs": {"campaign_file": str(_campaign_file(tmp_path))}, "item_type": "plan"}
+        assert qs("queue_item_add", {"item": item, "user": "test", "user_group": "primary"})["success"]
+        assert qs("queue_start")["success"]
+        qs.wait(
+            "the campaign",
+            lambda s: s["manager_state"] == "idle" and s["items_in_queue"] == 0 and s["items_in_history"] >= 3,
+            300,
+        )
+        result = qs("history_get")["items"][-1]["result"]
+        assert result["exit_status"] == "completed", result["msg"] + result.get("traceback", "")
+        (state_file,) = (data_dir / "campaigns").glob("*/state.json")
+        state = json.loads(state_file.read_text())
+        assert (state["status"], [t["status"] for t in state["trials"]]) == ("done", ["done", "done"])
+        assert len(result["run_uids"]) == 4  # two experiments, each with its ingest record
 
     # the run is in labctl's catalog and has its JSON-lines file, with the bench's metadata
     lines = (data_dir / "runs" / f"{uid}.jsonl").read_text().splitlines()
