@@ -153,10 +153,13 @@ class SimBench:
         """A plan's loading step: the sample it names goes into the model it names
         (``photoreactor``, ``fluorometer`` or ``parr``)."""
         if where == "photoreactor":
+            given = {k: float(sample[k]) if sample.get(k) is not None else None for k in SAMPLE_CONDITION_KEYS}
             self.load_sample(
                 catalyst_mass_g=float(sample["catalyst_mass_g"]),
                 catalyst=sample.get("catalyst"),
-                **{k: float(sample[k]) for k in SAMPLE_CONDITION_KEYS if sample.get(k) is not None},
+                co_doping_percent=given["co_doping_percent"],
+                donor_mol_per_l=given["donor_mol_per_l"],
+                ph=given["ph"],
             )
         elif where == "fluorometer":
             if sample.get("sample"):
