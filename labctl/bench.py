@@ -110,7 +110,15 @@ class Bench:
         if sample.get("sample") and self.sim.fluorometer is not None and not gas_or_parr:
             self.sim.load_film(str(sample["sample"]))
         if "catalyst_mass_g" in sample:
-            self.sim.load_sample(catalyst_mass_g=sample["catalyst_mass_g"], catalyst=sample.get("catalyst"))
+            # the make-up only: the plan's own loading step puts the fresh sample in
+            self.sim.load_sample(
+                catalyst_mass_g=sample["catalyst_mass_g"],
+                catalyst=sample.get("catalyst"),
+                co_doping_percent=sample.get("co_doping_percent"),
+                donor_mol_per_l=sample.get("donor_mol_per_l"),
+                ph=sample.get("ph"),
+                new_sample=False,
+            )
         if "catalyst_mass_mg" in sample:
             self.sim.load_cycloaddition(
                 catalyst=sample.get("catalyst", "Mn:(Cd0.5Zn0.5Se)13 SS"),

@@ -40,6 +40,7 @@ _UNIT_TEXT: dict[str | None, str] = {
     "umol": "µmol",
     "degC": "°C",
     "delta_degC/min": "°C/min",
+    "percent": "%",
 }
 
 
@@ -399,6 +400,9 @@ _H2_CHECK_KEYS = (
     "dark_samples",
     "wavelength_nm",
     "light_power_w",
+    "co_doping_percent",
+    "donor_mol_per_l",
+    "ph",
 )
 
 
@@ -409,6 +413,23 @@ H2_EVOLUTION = Experiment(
         Param(
             "catalyst_mass", "catalyst_mass_g", "g", "10mg", "catalyst mass in the reactor", within=("0.1 mg", "10 g")
         ),
+        Param(
+            "co_doping",
+            "co_doping_percent",
+            "percent",
+            "1%",
+            "Co2+ level of the catalyst (mol % of the metal)",
+            within=("0 %", "20 %"),
+        ),
+        Param(
+            "donor",
+            "donor_mol_per_l",
+            "mol/L",
+            "0.5mol/L",
+            "sacrificial electron donor concentration",
+            within=("0 mol/L", "5 mol/L"),
+        ),
+        Param("ph", "ph", "number", "10.7", "pH of the dispersion", within=(0, 14)),
         Param("lamp_power", "lamp_power_w", "W", "300W", "lamp power preset (arc lamp)", within=("1 W", "2 kW")),
         Param(
             "led_current",

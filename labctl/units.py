@@ -33,7 +33,18 @@ _UNIT = rf"{_FACTOR}(?:\s*[*/]\s*{_FACTOR}|\s+{_FACTOR})*"
 _QUANTITY_RE = re.compile(rf"\s*(?P<number>{_NON_FINITE}|{_NUMBER})?\s*(?P<unit>{_UNIT})?\s*", re.IGNORECASE)
 
 # Spellings read as pint's ASCII names.
-_SPELLINGS = (("µ", "u"), ("μ", "u"), ("°C", "degC"), ("°F", "degF"), ("°", "deg"), ("Ω", "ohm"), ("·", "*"))
+_SPELLINGS = (
+    ("µ", "u"),
+    ("μ", "u"),
+    ("°C", "degC"),
+    ("°F", "degF"),
+    ("°", "deg"),
+    ("Ω", "ohm"),
+    ("·", "*"),
+    ("mol %", "percent"),  # a dopant level in mol % is a plain percentage
+    ("mol%", "percent"),
+    ("%", "percent"),
+)
 
 
 class UnitError(ValueError):

@@ -12,8 +12,13 @@ purged with Ar):
    in stream ``lamp_monitor``, while the session's watchdog checks the light at 1 Hz;
 4. lamp off, on every exit path (success, error, abort, Ctrl-C), via ``finalize_wrapper``.
 
-Times in s, mass in g, power in W, wavelength in nm.  Arguments are checked before the first
-message; the error repeats the bad value with its unit and names the limit.
+The sample is described by the catalyst's mass and Co2+ level, the sacrificial electron donor's
+concentration and the pH of the dispersion; the operator loads it as described (a simulated
+bench puts it into its model), and the start document records it.
+
+Times in s, mass in g, power in W, wavelength in nm, Co2+ level in mol %, donor concentration in
+mol/L.  Arguments are checked before the first message; the error repeats the bad value with its
+unit and names the limit.
 """
 
 import math
@@ -40,6 +45,10 @@ from labctl.plans.stubs import (
 MAX_DURATION_S = 30 * 86400.0  # the longest irradiation a gas-phase run takes
 MAX_CATALYST_MASS_G = 10.0  # more than any photoreactor here holds
 MAX_DARK_SAMPLES = 50
+MAX_CO_DOPING_PERCENT = 20.0  # Co2+ as mol % of the metal; beyond this it is no longer a doped cluster
+MAX_DONOR_MOL_PER_L = 5.0  # a donor solution in water (neat triethanolamine is 7.5 mol/L)
+PH_LIMITS = (0.0, 14.0)  # the pH scale of a water dispersion
+SAMPLE_CONDITIONS = ("co_doping_percent", "donor_mol_per_l", "ph")  # recorded in the start document
 
 
 def check_h2_evolution(
@@ -54,16 +63,23 @@ def check_h2_evolution(
     dark_samples: int,
     wavelength_nm: float | None,
     light_power_w: float | None,
+    co_doping_percent: float | None = None,
+    donor_mol_per_l: float | None = None,
+    ph: float | None = None,
 ) -> list[str]:
     """Validate arguments against the plan's needs and the bench limits.
 
-    Returns the list of checks passed (for a dry run's report); raises
+    The sample conditions (``co_doping_percent``, ``donor_mol_per_l``, ``ph``) are checked when
+    given.  Returns the list of checks passed (for a dry run's report); raises
     :class:`PlanArgumentError` on the first failure.
     """
     checks = Checks()
     need = checks.need
 
     checks.finite(
+        co_doping_percent=co_doping_percent,
+        donor_mol_per_l=donor_mol_per_l,
+        ph=ph,
         catalyst_mass_g=catalyst_mass_g,
         lamp_power_w=lamp_power_w,
         led_current_a=led_current_a,
@@ -85,6 +101,7 @@ def check_h2_evolution(
         "give the weighed mass, e.g. catalyst_mass=10mg",
         f"catalyst_mass <= {MAX_CATALYST_MASS_G:g} g",
     )
+    check_sample(checks, co_doping_percent=co_doping_percent, donor_mol_per_l=donor_mol_per_l, ph=ph)
     check_light(checks, lamp, lamp_power_w=lamp_power_w, led_current_a=led_current_a)
     need(
         sample_interval_s >= gc.run_time_s,
@@ -123,6 +140,36 @@ def check_h2_evolution(
             f"light_power {light_power_w * 1e3:g} mW > 0",
         )
     return checks
+
+
+def check_sample(
+    checks: Checks, *, co_doping_percent: float | None, donor_mol_per_l: float | None, ph: float | None
+) -> None:
+    """The sample's make-up within what a dispersion of a doped catalyst can be (None: not given)."""
+    need = checks.need
+    if co_doping_percent is not None:
+        need(
+            0 <= co_doping_percent <= MAX_CO_DOPING_PERCENT,
+            f"co_doping_percent={co_doping_percent:g} % is outside 0-{MAX_CO_DOPING_PERCENT:g} %, the Co2+ levels "
+            "(mol % of the metal) of a doped cluster catalyst; give the catalyst's Co2+ level, e.g. co_doping=1.5%",
+            f"co_doping {co_doping_percent:g} % in 0-{MAX_CO_DOPING_PERCENT:g} %",
+        )
+    if donor_mol_per_l is not None:
+        need(
+            0 <= donor_mol_per_l <= MAX_DONOR_MOL_PER_L,
+            f"donor_mol_per_l={donor_mol_per_l:g} mol/L is outside 0-{MAX_DONOR_MOL_PER_L:g} mol/L, the range of a "
+            "sacrificial donor solution (neat triethanolamine is 7.5 mol/L); give the donor's concentration in the "
+            "dispersion, e.g. donor=0.5mol/L",
+            f"donor {donor_mol_per_l:g} mol/L in 0-{MAX_DONOR_MOL_PER_L:g} mol/L",
+        )
+    if ph is not None:
+        lo, hi = PH_LIMITS
+        need(
+            lo <= ph <= hi,
+            f"ph={ph:g} is outside {lo:g}-{hi:g}, the pH scale of a water dispersion; give the pH the dispersion "
+            "is adjusted to, e.g. ph=10.7",
+            f"pH {ph:g} in {lo:g}-{hi:g}",
+        )
 
 
 def check_light(checks: Checks, lamp: Any, *, lamp_power_w: float, led_current_a: float | None) -> None:
@@ -176,6 +223,7 @@ def gas_run_md(
     """Start document of a gas-phase run (sampled irradiation), its detectors and its number of lit samples.
 
     ``plan_args`` holds at least the light and timing arguments of :func:`check_h2_evolution`;
+    the sample conditions in it (:data:`SAMPLE_CONDITIONS`) are recorded beside the catalyst mass.
     ``before_s`` is time spent before the first sample (a purge).  Returns (md, detectors, n_light).
     """
     duration_s, interval_s = plan_args["duration_s"], plan_args["sample_interval_s"]
@@ -191,6 +239,7 @@ def gas_run_md(
         "hints": {"dimensions": [([clock.elapsed.name], "primary")]},
         "catalyst": catalyst,
         "catalyst_mass_g": plan_args["catalyst_mass_g"],
+        **{key: plan_args[key] for key in SAMPLE_CONDITIONS if key in plan_args},
         "sample": sample,
         "operator": operator,
         "lamp": {
@@ -217,6 +266,9 @@ def h2_evolution(
     clock: BenchClock,
     *,
     catalyst_mass_g: float | str,
+    co_doping_percent: float | str = 1.0,
+    donor_mol_per_l: float | str = 0.5,
+    ph: float = 10.7,
     lamp_power_w: float | str = 300.0,
     led_current_a: float | str | None = None,
     duration_s: float | str = 4 * 3600.0,
@@ -231,8 +283,8 @@ def h2_evolution(
 ) -> MsgGen:
     """Run a photocatalytic H2 evolution experiment (see module docstring).
 
-    Numbers are SI-prefixed as the parameter names say; a string with a unit (``"10 mg"``,
-    ``"30 min"``) is converted at the start.
+    Numbers are in the unit the parameter names say; a string with a unit (``"10 mg"``,
+    ``"30 min"``, ``"1.5 %"``, ``"0.5 mol/L"``) is converted at the start.
 
     Parameters
     ----------
@@ -248,6 +300,13 @@ def h2_evolution(
         The bench clock the samples are timed on.
     catalyst_mass_g : float or str
         Catalyst mass in the reactor, in g (or e.g. "10 mg").
+    co_doping_percent : float or str
+        Co2+ level of the catalyst, in mol % of the metal (or e.g. "1.5 %"), 0-20 %.
+    donor_mol_per_l : float or str
+        Sacrificial electron donor concentration in the dispersion, in mol/L (or e.g.
+        "0.5 mol/L", "500 mM"), 0-5 mol/L.
+    ph : float
+        pH of the dispersion (dimensionless, 0-14).
     lamp_power_w : float or str
         Arc lamp power preset, in W.
     led_current_a : float or str, optional
@@ -271,8 +330,10 @@ def h2_evolution(
     md : dict, optional
         Metadata added to the start document (wins over the plan's).
     """
-    catalyst_mass_g, lamp_power_w, led_current_a, duration_s, sample_interval_s, wavelength_nm, light_power_w = si_args(
-        catalyst_mass_g=catalyst_mass_g,
+    catalyst_mass_g, co_doping_percent, donor_mol_per_l, ph = si_args(
+        catalyst_mass_g=catalyst_mass_g, co_doping_percent=co_doping_percent, donor_mol_per_l=donor_mol_per_l, ph=ph
+    )
+    lamp_power_w, led_current_a, duration_s, sample_interval_s, wavelength_nm, light_power_w = si_args(
         lamp_power_w=lamp_power_w,
         led_current_a=led_current_a,
         duration_s=duration_s,
@@ -291,6 +352,9 @@ def h2_evolution(
         dark_samples=dark_samples,
         wavelength_nm=wavelength_nm,
         light_power_w=light_power_w,
+        co_doping_percent=co_doping_percent,
+        donor_mol_per_l=donor_mol_per_l,
+        ph=ph,
     )
     _md, detectors, n_light = yield from gas_run_md(
         lamp,
@@ -301,6 +365,9 @@ def h2_evolution(
         experiment="h2-evolution",
         plan_args={
             "catalyst_mass_g": catalyst_mass_g,
+            "co_doping_percent": co_doping_percent,
+            "donor_mol_per_l": donor_mol_per_l,
+            "ph": ph,
             "lamp_power_w": lamp_power_w,
             "led_current_a": led_current_a,
             "duration_s": duration_s,
@@ -318,7 +385,14 @@ def h2_evolution(
 
     @bpp.run_decorator(md=_md)
     def inner() -> MsgGen:
-        yield from load_photoreactor(operator, catalyst_mass_g=catalyst_mass_g, catalyst=catalyst)
+        yield from load_photoreactor(
+            operator,
+            catalyst_mass_g=catalyst_mass_g,
+            catalyst=catalyst,
+            co_doping_percent=co_doping_percent,
+            donor_mol_per_l=donor_mol_per_l,
+            ph=ph,
+        )
         yield from sampled_irradiation(
             lamp,
             detectors,

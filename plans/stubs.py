@@ -38,11 +38,21 @@ _ARG_UNITS = {
     "a": "A",
     "k": "K",
     "pa": "Pa",
+    "percent": "%",
+    "mol_per_l": "mol/L",
 }
 
 
 # the same, spelt for pint: a unit string given to a plan is converted to these
-_PINT_UNITS = {"c": "degC", "c_per_min": "delta_degC/min", "ml": "mL", "rpm": "1/min", "umol": "umol"}
+_PINT_UNITS = {
+    "c": "degC",
+    "c_per_min": "delta_degC/min",
+    "ml": "mL",
+    "rpm": "1/min",
+    "umol": "umol",
+    "percent": "percent",
+    "mol_per_l": "mol/L",
+}
 
 
 def si_args(**values: Any) -> tuple[Any, ...]:
@@ -87,15 +97,38 @@ def load_step(operator: Operator, where: str, text: str, **sample: Any) -> MsgGe
     yield from bps.mv(operator, HandStep(f"load_sample:{where}", text, sample=dict(sample)))
 
 
-def load_photoreactor(operator: Operator, *, catalyst_mass_g: float, catalyst: str = "") -> MsgGen:
-    """Weigh the catalyst into the photoreactor (a gas-phase run's loading step)."""
+def load_photoreactor(
+    operator: Operator,
+    *,
+    catalyst_mass_g: float,
+    catalyst: str = "",
+    co_doping_percent: float | None = None,
+    donor_mol_per_l: float | None = None,
+    ph: float | None = None,
+) -> MsgGen:
+    """Weigh the catalyst into the photoreactor (a gas-phase run's loading step).
+
+    The sample's make-up -- the catalyst's Co2+ level (mol %), the sacrificial donor's
+    concentration (mol/L) and the pH -- goes with the step when given (None: the operator's
+    usual dispersion, which the step does not state).
+    """
     what = f"{catalyst_mass_g * 1e3:g} mg" + (f" of {catalyst}" if catalyst else " of catalyst")
+    if co_doping_percent is not None:
+        what += f" ({co_doping_percent:g} mol % Co2+)"
+    liquid = []
+    if donor_mol_per_l is not None:
+        liquid.append(f"{donor_mol_per_l:g} mol/L sacrificial donor")
+    if ph is not None:
+        liquid.append(f"adjusted to pH {ph:g}")
+    into = f" dispersed in {', '.join(liquid)}" if liquid else ""
+    conditions = {"co_doping_percent": co_doping_percent, "donor_mol_per_l": donor_mol_per_l, "ph": ph}
     yield from load_step(
         operator,
         "photoreactor",
-        f"Load {what} into the photoreactor, seal and purge it",
+        f"Load {what}{into} into the photoreactor, seal and purge it",
         catalyst_mass_g=catalyst_mass_g,
         catalyst=catalyst,
+        **{k: v for k, v in conditions.items() if v is not None},
     )
 
 

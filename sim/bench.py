@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labctl.chemistry import po_mmol
 from labctl.devices.operator import HandStep
 from labctl.devices.transports import InProcessTransport
@@ -27,10 +29,21 @@ from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
 from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
 from labctl.sim.physics.cycloaddition import CycloadditionReaction, suprastructure_catalyst
 from labctl.sim.physics.cycloaddition import find_catalyst as find_cyclo_catalyst
-from labctl.sim.physics.photoreactor import CDS_TIO2_CU, CO_CDSE13_NETWORK, PhotocatalystSpec
+from labctl.sim.physics.photoreactor import (
+    CDS_TIO2_CU,
+    CO_CDSE13_NETWORK,
+    REFERENCE_SAMPLE,
+    PhotocatalystSpec,
+    SampleConditions,
+)
 from labctl.sim.physics.photoreactor import Photoreactor as PhotoreactorModel
 
 CATALYSTS: Mapping[str, PhotocatalystSpec] = {CO_CDSE13_NETWORK.name: CO_CDSE13_NETWORK, CDS_TIO2_CU.name: CDS_TIO2_CU}
+# What a photoreactor loading step may say about the sample besides its catalyst and mass.
+SAMPLE_CONDITION_KEYS = ("co_doping_percent", "donor_mol_per_l", "ph")
+# The stream of the bench's random numbers that draws each loaded sample's activity factor (the
+# model's batch factor and the GC's noise have their own).
+SAMPLE_RNG_STREAM = 3
 
 
 def loop_clock() -> Callable[[], float]:
@@ -59,8 +72,9 @@ class SimBench:
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
     fluorometer: FluorometerSim | None = None
-    seed: int = 0  # the bench file's simulation seed, for a loaded cycloaddition's noise
+    seed: int = 0  # the bench file's simulation seed, for a loaded cycloaddition's noise and each sample's scatter
     _recovered: bool = False  # a recycled catalyst is in the vessel: the next load keeps it
+    _sample_rng: np.random.Generator | None = None  # made from ``seed`` at the first loaded sample
 
     def start_fluorometer(self, **kwargs: Any) -> FluorometerSim:
         """Make the fluorometer's simulators (monochromator, spectrometer, scaler) on this loop's clock."""
@@ -153,7 +167,14 @@ class SimBench:
         """A plan's loading step: the sample it names goes into the model it names
         (``photoreactor``, ``fluorometer`` or ``parr``)."""
         if where == "photoreactor":
-            self.load_sample(catalyst_mass_g=float(sample["catalyst_mass_g"]), catalyst=sample.get("catalyst"))
+            given = {k: float(sample[k]) if sample.get(k) is not None else None for k in SAMPLE_CONDITION_KEYS}
+            self.load_sample(
+                catalyst_mass_g=float(sample["catalyst_mass_g"]),
+                catalyst=sample.get("catalyst"),
+                co_doping_percent=given["co_doping_percent"],
+                donor_mol_per_l=given["donor_mol_per_l"],
+                ph=given["ph"],
+            )
         elif where == "fluorometer":
             if sample.get("sample"):
                 self.load_film(str(sample["sample"]))
@@ -186,12 +207,41 @@ class SimBench:
         """The vessel's pressure transducer (Pa), read from the model."""
         return float(self.model.pressure_pa())
 
-    def load_sample(self, *, catalyst_mass_g: float, catalyst: str | None = None) -> None:
-        """What the operator does before a run: weigh the catalyst into the reactor (a simulated
-        catalyst when the name is one the model knows; else the bench's own)."""
-        self.model.catalyst_mass_g = catalyst_mass_g
+    def load_sample(
+        self,
+        *,
+        catalyst_mass_g: float,
+        catalyst: str | None = None,
+        co_doping_percent: float | None = None,
+        donor_mol_per_l: float | None = None,
+        ph: float | None = None,
+        new_sample: bool = True,
+    ) -> None:
+        """What the operator does before a run: weigh the catalyst (a simulated catalyst when the
+        name is one the model knows; else the bench's own) into the donor solution at its pH, seal
+        and purge with Ar.  Conditions not given are the reference sample's.
+
+        A new sample (the plan's loading step, on the bench's loop) is fresh, purged, and scatters
+        from the last one by its own activity factor, drawn from the bench's sample generator
+        (seeded by the bench file's seed, so a run is repeatable and two loads differ as two
+        samples do).  With ``new_sample=False`` the model only takes the sample's make-up: what a
+        plan is about to load, set ahead of the run from any thread.
+        """
+        conditions = SampleConditions(
+            catalyst_mass_g,
+            REFERENCE_SAMPLE.co_doping_percent if co_doping_percent is None else co_doping_percent,
+            REFERENCE_SAMPLE.donor_mol_per_l if donor_mol_per_l is None else donor_mol_per_l,
+            REFERENCE_SAMPLE.ph if ph is None else ph,
+        )
+        spec = None
         if catalyst and any(catalyst.strip().lower() == k.lower() for k in CATALYSTS):
-            self.model.catalyst = find_catalyst(catalyst)
+            spec = find_catalyst(catalyst)
+        if not new_sample:
+            self.model.set_sample(conditions, catalyst=spec)
+            return
+        if self._sample_rng is None:
+            self._sample_rng = np.random.default_rng((self.seed, SAMPLE_RNG_STREAM))
+        self.model.load_sample(conditions, catalyst=spec, rng=self._sample_rng)
 
     def load_film(self, name: str) -> None:
         """What the operator does before a PL run: a fresh film of ``name`` in the fluorometer."""

@@ -19,10 +19,59 @@ model choices:
   with a power meter and override when known) and 450 nm as the representative wavelength.
 * Absorption.  The catalyst absorbs only photons shorter than its absorption edge (photons are
   taken as evenly spread over the band), and a fraction ``1 - exp(-m / m0)`` of those, which
-  saturates with the mass m of catalyst in the fixed dispersion volume.
+  saturates with the mass m of catalyst in the fixed dispersion volume.  A catalyst may give
+  its edge a width (``edge_width_nm``): absorption then falls smoothly (a cubic step) from full
+  to none over that width centred on the edge, so a monochromatic source tuned across the edge
+  sees a continuous response; a band that holds the whole step absorbs exactly as with a sharp
+  edge, so the broadband lamp's numbers do not depend on the width.
 * Electrons.  electron rate = quantum_yield x absorbed photon flux x exp(-t_irr / tau): a slow
   deactivation with the irradiation time t_irr (tau from the fractional loss of activity per
-  hour).  Nothing happens in the dark.
+  hour).  Nothing happens in the dark.  A catalyst with a :class:`SampleResponse` also answers
+  to how its sample is made up and lit (next item); one without it (the CdS/TiO2:Cu reference)
+  keeps this linear, condition-free rule.
+* Sample conditions (:class:`SampleConditions`, :class:`SampleResponse`; all values ours unless
+  a source is named).  For :data:`CO_CDSE13_NETWORK` dispersed in water with triethanolamine
+  (TEOA) as the sacrificial electron donor:
+
+  - Loading: besides the saturating absorption, the suspension backscatters light out of the
+    reactor before it is absorbed, up to ``backscatter_max`` = 40 % at high loading, growing as
+    1 - exp(-m / 80 mg).  Per gram the rate falls at high loading; in total (umol/h) it
+    saturates near 100 mg (2 g/L in the 50 mL dispersion) and sags slightly beyond.
+  - Light: photogenerated charges leave through the donor/proton reactions (first order in
+    their density n) or recombine (second order), so a generation rate G = k n + k_r n^2 gives
+    a useful rate G_c (sqrt(1 + 4 G / G_c) - 1) / 2, linear in G below the crossover G_c and
+    ~sqrt(G G_c) above it (the linear-then-square-root law of Herrmann, Catal. Today 53, 115
+    (1999)).  G is the photon flux absorbed per gram of catalyst, since what recombines is the
+    charge on each particle; G_c = 300 umol photons s^-1 g^-1 (ours) puts the 50-300 W range of
+    the bench lamp (G = 80-480 at 10 mg) across the crossover: 300 W gives 1.64 times the rate
+    of 150 W, and 3.9 times that of 50 W.
+  - Co2+ doping d (mol % of the metal): Co2+ sites separate the charges (activity growing with d)
+    and, in excess, become recombination centres (a survival exp(-d / d_r)); activity
+    (a + d) exp(-d / d_r), written as (1 + u) exp(-u) with u = (d - d_opt) / d_r so that it is
+    1 at its optimum d_opt = 1.74 mol % with d_r = 2.2 mol %: the undoped network keeps 46 %,
+    5 mol % keeps 56 %, 10 mol % 11 %.  The nominal catalyst carries 1.0 mol % (93 %).
+  - Donor c (mol/L): only the unprotonated amine gives an electron to the holes (TEOA pKa 7.76
+    at 25 degC, the triethanolammonium ion; CRC Handbook of Chemistry and Physics), so the
+    effective donor is c / (1 + 10^(pKa - pH)), which covers the catalyst by a Langmuir isotherm
+    with half coverage at 0.15 mol/L.  The donor and its oxidation products also absorb part of
+    the light (an inner filter, transmission exp(-c / 2.5 mol/L)), so the rate rises with c,
+    passes an optimum near 0.7 mol/L and falls beyond.
+  - pH: besides the donor's protonation, H2 needs protons at the Co sites; their supply falls at
+    high pH as 1 / (1 + 10^(pH - 11.3)).  With the donor this gives an optimum near pH 9.2 (at
+    0.5 mol/L; it moves to lower pH the more donor there is).  The default pH is 10.7, that of
+    0.5 mol/L TEOA in water as mixed (pKb 6.24).
+  - The reference sample (:data:`REFERENCE_SAMPLE`: 10 mg, 1.0 mol % Co2+, 0.5 mol/L TEOA,
+    pH 10.7) under the 300 W Xe lamp is the calibration point: ``quantum_yield`` (the yield at
+    low flux, optimal doping, a saturating unfiltered donor and ample protons) is set so that the
+    reference gives the 3.3e3 umol g^-1 h^-1 below, what the model gave before these factors.
+    :func:`expected_h2_rate` gives the noise-free initial rate at any conditions through the
+    same code the model integrates, and :func:`h2_optimum` the best conditions within a box.
+* Reproducibility.  Two nominally identical samples differ by more than the GC's 1-2 % area
+  noise (weighing and transfer losses, how well the catalyst disperses, the donor volume and the
+  pH adjustment): each loaded sample (:meth:`Photoreactor.load_sample` with a generator, as the
+  simulated bench does at every loading step) takes an activity factor drawn from a normal
+  distribution of relative standard deviation :data:`SAMPLE_TO_SAMPLE_RSD` = 3 % (ours), on
+  top of the catalyst batch's ``batch_variation`` drawn once per reactor.
 * Products.  Each product p takes a fraction F_p of the electrons and needs n_e(p) of them
   (:data:`ELECTRONS_PER_PRODUCT`: CO 2, HCOOH 2, HCHO 4, CH3OH 6, CH4 8, H2 2), so
   rate(p) = F_p x electron rate / n_e(p).  Under Ar all electrons go to H2 (F_H2 = 1, hence
@@ -61,7 +110,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -107,6 +156,11 @@ ELECTRONS_PER_PRODUCT: Mapping[str, int] = MappingProxyType(
 CO2_PRODUCTS = ("CO", "HCOOH", "HCHO", "CH3OH", "CH4")  # C1 products: one CO2 used per molecule
 GAS_PRODUCTS = ("H2", "CO", "CH4")  # products that leave to the headspace (the rest stay in the liquid)
 SELECTIVITY_SUM_TOLERANCE = 1e-6  # co2_selectivity fractions must sum to 1 within this
+
+# -- samples -------------------------------------------------------------------------------------
+SAMPLE_TO_SAMPLE_RSD = 0.03  # relative sd of activity between nominally identical samples (ours)
+SAMPLE_FACTOR_LIMIT_SD = 4.0  # a drawn sample factor is kept within +-4 sd of 1
+MAX_PH = 14.0
 
 # -- integration ---------------------------------------------------------------------------------
 MAX_SUBSTEP_S = 60.0  # s, longest step over which the light is taken as constant
@@ -159,12 +213,45 @@ class Spectrum:
         energy = molar_photon_energy_j_per_mol(self.representative_wavelength_nm)
         return self.optical_watts(output_watts) / energy * UMOL_PER_MOL
 
-    def fraction_below(self, edge_nm: float) -> float:
-        """Fraction of the band's photons at wavelengths <= ``edge_nm`` (flat photon spectrum)."""
+    def fraction_below(self, edge_nm: float, width_nm: float = 0.0) -> float:
+        """Fraction of the band's photons absorbed by a material with an absorption edge at ``edge_nm``
+        (flat photon spectrum).
+
+        With ``width_nm`` = 0 the edge is sharp: every photon at wavelengths <= ``edge_nm`` counts.
+        Otherwise absorption falls from 1 to 0 as a cubic step 1 - (3x^2 - 2x^3), x going from 0 to 1
+        over ``edge_nm`` +- ``width_nm`` / 2; over a band holding the whole step this equals the sharp
+        edge's fraction (the step is symmetric about the edge).
+        """
+        if not width_nm >= 0:
+            raise ValueError(f"width_nm must be >= 0 nm, got {width_nm!r}")
         lo, hi = self.band_nm
         if hi == lo:
-            return 1.0 if lo <= edge_nm else 0.0
-        return min(1.0, max(0.0, (edge_nm - lo) / (hi - lo)))
+            if width_nm == 0:
+                return 1.0 if lo <= edge_nm else 0.0
+            return 1.0 - _smoothstep((lo - edge_nm) / width_nm + 0.5)
+        if width_nm == 0:
+            return min(1.0, max(0.0, (edge_nm - lo) / (hi - lo)))
+        start = edge_nm - 0.5 * width_nm  # absorption starts to fall here
+
+        def above(x_nm: float) -> float:  # photons (in nm of band) lost to the step below x_nm
+            return width_nm * _smoothstep_integral((x_nm - start) / width_nm)
+
+        return min(1.0, max(0.0, 1.0 - (above(hi) - above(lo)) / (hi - lo)))
+
+
+def _smoothstep(x: float) -> float:
+    """3x^2 - 2x^3 on [0, 1], 0 below and 1 above."""
+    x = min(1.0, max(0.0, x))
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _smoothstep_integral(x: float) -> float:
+    """Integral of :func:`_smoothstep` from -inf (where it is 0) to ``x``."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return x - 0.5
+    return x**3 - 0.5 * x**4
 
 
 XE_420NM_CUTOFF = Spectrum(XE_OPTICAL_EFFICIENCY, XE_CUTOFF_BAND_NM, XE_REPRESENTATIVE_WAVELENGTH_NM)
@@ -270,13 +357,139 @@ class MonochromaticSource(ScheduledLight):
 
 
 @dataclass(frozen=True)
+class SampleConditions:
+    """How a photoreactor sample is made up: what an experiment varies besides the light.
+
+    :param catalyst_mass_g: catalyst in the reactor's dispersion (50 mL by default), g.
+    :param co_doping_percent: Co2+ level of the catalyst, mol % of the metal.
+    :param donor_mol_per_l: sacrificial electron donor (TEOA in the model) in the dispersion, mol/L.
+    :param ph: pH of the dispersion (0-14).
+    """
+
+    catalyst_mass_g: float = 0.010
+    co_doping_percent: float = 1.0
+    donor_mol_per_l: float = 0.5
+    ph: float = 10.7
+
+    def __post_init__(self) -> None:
+        for label, value, lo, unit in (
+            ("catalyst_mass_g", self.catalyst_mass_g, None, "g"),
+            ("co_doping_percent", self.co_doping_percent, 0.0, "%"),
+            ("donor_mol_per_l", self.donor_mol_per_l, 0.0, "mol/L"),
+        ):
+            if not (math.isfinite(value) and (value > 0 if lo is None else value >= lo)):
+                bound = "> 0" if lo is None else f">= {lo:g}"
+                raise ValueError(f"SampleConditions: {label} must be a finite value {bound} {unit}, got {value!r}")
+        if not (math.isfinite(self.ph) and 0.0 <= self.ph <= MAX_PH):
+            raise ValueError(f"SampleConditions: ph must be within 0-{MAX_PH:g}, got {self.ph!r}")
+
+
+REFERENCE_SAMPLE = SampleConditions()
+"""10 mg of catalyst at 1.0 mol % Co2+ in 0.5 mol/L TEOA at pH 10.7: the default sample."""
+
+
+@dataclass(frozen=True)
+class SampleResponse:
+    """How a catalyst's activity depends on its sample's make-up and on the light (see the module docstring).
+
+    :param doping_optimum_percent: Co2+ level of the highest activity, mol %.
+    :param doping_recombination_percent: d_r, the Co2+ level over which excess Co2+ sites cut the
+        charges' survival by 1/e, mol %; must exceed the optimum.
+    :param donor_pka: pKa of the donor's conjugate acid (only the base donates).
+    :param donor_half_saturation_mol_per_l: concentration of unprotonated donor giving half
+        coverage of the catalyst, mol/L.
+    :param donor_inner_filter_mol_per_l: concentration over which the donor's absorption cuts the
+        light reaching the catalyst by 1/e, mol/L.
+    :param proton_pk: pH at which the proton supply to the catalyst's H2 sites is halved.
+    :param recombination_crossover_umol_per_g_s: G_c, the absorbed photon flux per gram where
+        recombination starts to dominate (linear below, square root above), umol s^-1 g^-1.
+    :param backscatter_max: fraction of the light the suspension sends back out at high loading.
+    :param backscatter_mass_mg: loading over which backscatter approaches its maximum, mg.
+    """
+
+    doping_optimum_percent: float
+    doping_recombination_percent: float
+    donor_pka: float
+    donor_half_saturation_mol_per_l: float
+    donor_inner_filter_mol_per_l: float
+    proton_pk: float
+    recombination_crossover_umol_per_g_s: float
+    backscatter_max: float = 0.0
+    backscatter_mass_mg: float = 100.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "doping_recombination_percent",
+            "donor_half_saturation_mol_per_l",
+            "donor_inner_filter_mol_per_l",
+            "recombination_crossover_umol_per_g_s",
+            "backscatter_mass_mg",
+        )
+        for label in positive:
+            value = getattr(self, label)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"SampleResponse: {label} must be a finite value > 0, got {value!r}")
+        if not (0 <= self.doping_optimum_percent < self.doping_recombination_percent):
+            raise ValueError(
+                f"SampleResponse: doping_optimum_percent must be within 0..doping_recombination_percent "
+                f"({self.doping_recombination_percent!r}), got {self.doping_optimum_percent!r}"
+            )
+        if not 0 <= self.backscatter_max < 1:
+            raise ValueError(f"SampleResponse: backscatter_max must be within 0..1, got {self.backscatter_max!r}")
+        for label in ("donor_pka", "proton_pk"):
+            if not math.isfinite(getattr(self, label)):
+                raise ValueError(f"SampleResponse: {label} must be finite, got {getattr(self, label)!r}")
+
+    def doping_activity(self, co_doping_percent: float) -> float:
+        """Activity relative to the optimum Co2+ level: (1 + u) exp(-u), u = (d - d_opt) / d_r (1 at d_opt)."""
+        u = (co_doping_percent - self.doping_optimum_percent) / self.doping_recombination_percent
+        return (1.0 + u) * math.exp(-u)
+
+    def donor_coverage(self, donor_mol_per_l: float, ph: float) -> float:
+        """Langmuir coverage of the catalyst by the unprotonated donor: c_B / (c_B + K),
+        c_B = c / (1 + 10^(pKa - pH))."""
+        base = donor_mol_per_l / (1.0 + 10.0 ** (self.donor_pka - ph))
+        return base / (base + self.donor_half_saturation_mol_per_l)
+
+    def proton_supply(self, ph: float) -> float:
+        """Fraction of the H2 sites supplied with protons: 1 / (1 + 10^(pH - pK))."""
+        return 1.0 / (1.0 + 10.0 ** (ph - self.proton_pk))
+
+    def donor_transmission(self, donor_mol_per_l: float) -> float:
+        """Fraction of the light the donor lets through to the catalyst: exp(-c / c_filter)."""
+        return math.exp(-donor_mol_per_l / self.donor_inner_filter_mol_per_l)
+
+    def backscatter(self, catalyst_mass_mg: float) -> float:
+        """Fraction of the light the suspension sends back out: b_max (1 - exp(-m / m_b))."""
+        return self.backscatter_max * -math.expm1(-catalyst_mass_mg / self.backscatter_mass_mg)
+
+    def light_efficiency(self, absorbed_umol_per_g_s: float) -> float:
+        """Useful fraction of the absorbed photons at flux G per gram: G_c (sqrt(1 + 4 G / G_c) - 1) / (2 G),
+        written 2 / (sqrt(1 + 4 G / G_c) + 1) (1 at low flux, ~sqrt(G_c / G) at high flux)."""
+        x = max(0.0, absorbed_umol_per_g_s) / self.recombination_crossover_umol_per_g_s
+        return 2.0 / (math.sqrt(1.0 + 4.0 * x) + 1.0)
+
+    def chemistry(self, sample: SampleConditions) -> float:
+        """Activity from the sample's make-up, relative to its best: doping x donor coverage x proton supply."""
+        return (
+            self.doping_activity(sample.co_doping_percent)
+            * self.donor_coverage(sample.donor_mol_per_l, sample.ph)
+            * self.proton_supply(sample.ph)
+        )
+
+
+@dataclass(frozen=True)
 class PhotocatalystSpec:
     """Photocatalytic behaviour of one catalyst in the reactor's standard dispersion.
 
     :param name: catalyst name.
     :param quantum_yield: electrons delivered to products per absorbed photon for the fresh
-        catalyst (under Ar all go to H2: 2 n(H2) / n(absorbed photons)), a fraction.
-    :param absorption_edge_nm: no photon absorbed at longer wavelengths, nm.
+        catalyst (under Ar all go to H2: 2 n(H2) / n(absorbed photons)), a fraction; with a
+        ``response``, the yield at low photon flux in the best sample (optimal doping, a saturating
+        donor, ample protons), which :meth:`SampleResponse.chemistry` and
+        :meth:`SampleResponse.light_efficiency` scale down.
+    :param absorption_edge_nm: no photon absorbed at longer wavelengths, nm (with
+        ``edge_width_nm``, the middle of the fall).
     :param saturation_mass_mg: m0 in the absorbed fraction 1 - exp(-m / m0), mg.
     :param deactivation_per_h: fractional loss of activity per hour of irradiation (0.03 = 3 %).
     :param batch_variation: relative standard deviation of the activity between samples; each
@@ -286,6 +499,9 @@ class PhotocatalystSpec:
         default all to H2 (the catalyst does not reduce CO2).
     :param co2_half_saturation_kpa: CO2 partial pressure giving half coverage, kPa (Langmuir
         theta = p / (p + p_half)); 0 means full coverage at any CO2 pressure > 0.
+    :param edge_width_nm: width over which absorption falls to zero at the edge, nm (0: sharp).
+    :param response: how the activity depends on the sample's make-up and on the light; None: it
+        does not (the rate is linear in the absorbed light whatever the sample).
     """
 
     name: str
@@ -296,6 +512,8 @@ class PhotocatalystSpec:
     batch_variation: float = 0.0
     co2_selectivity: Mapping[str, float] = field(default_factory=lambda: {"H2": 1.0}, hash=False)
     co2_half_saturation_kpa: float = 1.0
+    edge_width_nm: float = 0.0
+    response: SampleResponse | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.quantum_yield <= 2:
@@ -312,6 +530,8 @@ class PhotocatalystSpec:
             )
         if not self.batch_variation >= 0:
             raise ValueError(f"{self.name}: batch_variation must be >= 0, got {self.batch_variation!r}")
+        if not (math.isfinite(self.edge_width_nm) and self.edge_width_nm >= 0):
+            raise ValueError(f"{self.name}: edge_width_nm must be a finite width >= 0 nm, got {self.edge_width_nm!r}")
         if not (math.isfinite(self.co2_half_saturation_kpa) and self.co2_half_saturation_kpa >= 0):
             raise ValueError(
                 f"{self.name}: co2_half_saturation_kpa must be a finite pressure >= 0 kPa, "
@@ -346,11 +566,28 @@ class PhotocatalystSpec:
             return math.inf
         return -S_PER_H / math.log1p(-self.deactivation_per_h)
 
-    def absorbed_fraction(self, mass_g: float, spectrum: Spectrum) -> float:
-        """Fraction of the incident in-band photons the catalyst absorbs."""
+    def absorbed_fraction(self, mass_g: float, spectrum: Spectrum, donor_mol_per_l: float = 0.0) -> float:
+        """Fraction of the incident in-band photons the catalyst absorbs.
+
+        Below the edge, 1 - exp(-m / m0) of the light; with a ``response``, less what the
+        suspension backscatters and what the donor (``donor_mol_per_l``) absorbs first.
+        """
         mass_mg = mass_g * 1e3
         saturation = -math.expm1(-mass_mg / self.saturation_mass_mg)
-        return spectrum.fraction_below(self.absorption_edge_nm) * saturation
+        fraction = spectrum.fraction_below(self.absorption_edge_nm, self.edge_width_nm) * saturation
+        if self.response is not None:
+            fraction *= (1.0 - self.response.backscatter(mass_mg)) * self.response.donor_transmission(donor_mol_per_l)
+        return fraction
+
+    def electron_yield(self, absorbed_umol_per_s: float, sample: SampleConditions) -> float:
+        """Electrons to products per absorbed photon of the fresh catalyst, at an absorbed photon
+        flux ``absorbed_umol_per_s`` (umol/s) in ``sample``: ``quantum_yield``, scaled by the
+        recombination at that flux per gram and by the sample's chemistry when the catalyst has
+        a ``response``."""
+        if self.response is None:
+            return self.quantum_yield
+        per_g = absorbed_umol_per_s / sample.catalyst_mass_g
+        return self.quantum_yield * self.response.light_efficiency(per_g) * self.response.chemistry(sample)
 
     def co2_coverage(self, co2_pressure_pa: float) -> float:
         """Langmuir CO2 coverage theta = p / (p + p_half) at a CO2 partial pressure in Pa (0..1)."""
@@ -387,6 +624,76 @@ def mean_decay(deactivation_time_s: float, t0_s: float, t1_s: float) -> float:
     if math.isinf(tau):
         return 1.0
     return tau / (t1_s - t0_s) * (math.exp(-t0_s / tau) - math.exp(-t1_s / tau))
+
+
+def fresh_electron_rate_umol_per_s(
+    catalyst: PhotocatalystSpec, spectrum: Spectrum, output_watts: float, sample: SampleConditions
+) -> float:
+    """Electrons per s (umol/s) that a fresh sample delivers to products under a source output of
+    ``output_watts`` (W, as ``spectrum`` reads them): absorbed photon flux x electron yield.
+
+    Noise-free and per-sample factors aside, this is the model's rate law: :class:`Photoreactor`
+    integrates it and :func:`expected_h2_rate` reports it.
+    """
+    absorbed = spectrum.photon_flux_umol_per_s(output_watts) * catalyst.absorbed_fraction(
+        sample.catalyst_mass_g, spectrum, sample.donor_mol_per_l
+    )
+    return absorbed * catalyst.electron_yield(absorbed, sample)
+
+
+# The light an expected rate is asked for: the Xe lamp by its electrical W, or a monochromatic
+# source by its optical W and wavelength.
+LIGHT_KEYS = ("lamp_power_w", "light_power_w", "wavelength_nm")
+CONDITION_KEYS = (*(f.name for f in fields(SampleConditions)), *LIGHT_KEYS)
+
+
+def _light(conditions: Mapping[str, float]) -> tuple[Spectrum, float]:
+    """(spectrum, output W) of the light named in ``conditions`` (default: the 300 W Xe lamp)."""
+    if "wavelength_nm" in conditions or "light_power_w" in conditions:
+        if "lamp_power_w" in conditions:
+            raise ValueError(
+                "conditions name both the Xe lamp (lamp_power_w) and a monochromatic source (wavelength_nm, "
+                "light_power_w); give one light"
+            )
+        if "wavelength_nm" not in conditions or "light_power_w" not in conditions:
+            raise ValueError(
+                "a monochromatic source needs both wavelength_nm (nm) and light_power_w (optical W), "
+                f"got {sorted(k for k in LIGHT_KEYS if k in conditions)}"
+            )
+        watts = float(conditions["light_power_w"])
+        if not (math.isfinite(watts) and watts >= 0):
+            raise ValueError(f"light_power_w must be a finite optical power >= 0 W, got {watts!r}")
+        return Spectrum.monochromatic(float(conditions["wavelength_nm"])), watts
+    watts = float(conditions.get("lamp_power_w", XE_ELECTRICAL_W))
+    if not (math.isfinite(watts) and watts >= 0):
+        raise ValueError(f"lamp_power_w must be a finite electrical power >= 0 W, got {watts!r}")
+    return XE_420NM_CUTOFF, watts
+
+
+def _h2_rate(catalyst: PhotocatalystSpec, conditions: Mapping[str, float]) -> float:
+    unknown = sorted(set(conditions) - set(CONDITION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(CONDITION_KEYS)}")
+    sample = SampleConditions(
+        **{f.name: float(conditions[f.name]) for f in fields(SampleConditions) if f.name in conditions}
+    )
+    spectrum, watts = _light(conditions)
+    electrons = fresh_electron_rate_umol_per_s(catalyst, spectrum, watts, sample)
+    return electrons / ELECTRONS_PER_PRODUCT["H2"] * S_PER_H / sample.catalyst_mass_g
+
+
+def calibrate_h2_photocatalyst(
+    spec: PhotocatalystSpec, rate_umol_per_g_h: float, conditions: Mapping[str, float] | None = None
+) -> PhotocatalystSpec:
+    """``spec`` with the quantum yield that gives an initial H2 rate of ``rate_umol_per_g_h`` under
+    Ar at ``conditions`` (keys as for :func:`expected_h2_rate`; default the reference sample under
+    the 300 W Xe lamp).  The rate is proportional to the quantum yield, so one evaluation fixes it."""
+    if not (math.isfinite(rate_umol_per_g_h) and rate_umol_per_g_h > 0):
+        raise ValueError(f"calibrate_h2_photocatalyst: rate must be a finite rate > 0, got {rate_umol_per_g_h!r}")
+    unit = _h2_rate(replace(spec, quantum_yield=1.0), conditions or {})
+    if not unit > 0:
+        raise ValueError(f"calibrate_h2_photocatalyst: {spec.name} gives no H2 at {dict(conditions or {})!r}")
+    return replace(spec, quantum_yield=rate_umol_per_g_h / unit)
 
 
 @dataclass(frozen=True)
@@ -479,17 +786,52 @@ def calibrate_co2_photocatalyst(
     )
 
 
+# How the Co2+-doped (CdSe)13 network answers to its sample and the light (ours; see the module
+# docstring): doping optimum 1.74 mol % (d_r 2.2 mol %), TEOA pKa 7.76 (CRC Handbook) with half
+# coverage at 0.15 mol/L and an inner filter over 2.5 mol/L, proton supply halved at pH 11.3,
+# recombination crossover 300 umol photons s^-1 g^-1, up to 40 % backscatter over ~80 mg.
+CO_CDSE13_RESPONSE = SampleResponse(
+    doping_optimum_percent=1.74,
+    doping_recombination_percent=2.2,
+    donor_pka=7.76,
+    donor_half_saturation_mol_per_l=0.15,
+    donor_inner_filter_mol_per_l=2.5,
+    proton_pk=11.3,
+    recombination_crossover_umol_per_g_s=300.0,
+    backscatter_max=0.4,
+    backscatter_mass_mg=80.0,
+)
+
+# The H2 rate of the reference sample under the 300 W Xe lamp: 0.3 % of the photons absorbed by
+# 10 mg (m0 = 20 mg, edge 470 nm) give H2 electrons, 3331 umol g^-1 h^-1, as the model gave
+# before it answered to the sample's make-up.
+CO_CDSE13_REFERENCE_RATE_UMOL_PER_G_H = (
+    0.003
+    * XE_420NM_CUTOFF.photon_flux_umol_per_s(XE_ELECTRICAL_W)
+    * XE_420NM_CUTOFF.fraction_below(470.0)
+    * -math.expm1(-REFERENCE_SAMPLE.catalyst_mass_g * 1e3 / 20.0)
+    / ELECTRONS_PER_PRODUCT["H2"]
+    * S_PER_H
+    / REFERENCE_SAMPLE.catalyst_mass_g
+)
+
 # Co2+-doped (CdSe)13 cluster network (model choice, not from the paper): absorption reaching
-# 470 nm, absorption saturating near 50 mg in the standard dispersion (m0 = 20 mg), 0.3 % of
-# absorbed photons give H2 electrons, 3 % activity lost per hour of light, 5 % batch spread.
-# It does not reduce CO2 (under CO2 all electrons still go to H2).
-CO_CDSE13_NETWORK = PhotocatalystSpec(
-    name="Co2+:(CdSe)13 network",
-    quantum_yield=0.003,
-    absorption_edge_nm=470.0,
-    saturation_mass_mg=20.0,
-    deactivation_per_h=0.03,
-    batch_variation=0.05,
+# 470 nm, falling over 20 nm around it (the clusters' broadened first band), absorption saturating
+# near 50 mg in the standard dispersion (m0 = 20 mg), 3 % activity lost per hour of light, 5 %
+# batch spread; its quantum yield (~1.25 % at low flux in the best sample) is calibrated to the
+# reference rate above.  It does not reduce CO2 (under CO2 all electrons still go to H2).
+CO_CDSE13_NETWORK = calibrate_h2_photocatalyst(
+    PhotocatalystSpec(
+        name="Co2+:(CdSe)13 network",
+        quantum_yield=0.003,
+        absorption_edge_nm=470.0,
+        saturation_mass_mg=20.0,
+        deactivation_per_h=0.03,
+        batch_variation=0.05,
+        edge_width_nm=20.0,
+        response=CO_CDSE13_RESPONSE,
+    ),
+    CO_CDSE13_REFERENCE_RATE_UMOL_PER_G_H,
 )
 
 # Published mean rates of CdS/TiO2:Cu hollow spheres under CO2 (Li et al., EES Catalysis 2023, 1,
@@ -511,6 +853,74 @@ CDS_TIO2_CU = calibrate_co2_photocatalyst(
 )
 
 
+def expected_h2_rate(
+    conditions: Mapping[str, float] | None = None, *, catalyst: PhotocatalystSpec | None = None
+) -> float:
+    """Noise-free initial H2 rate of a fresh sample under Ar, umol g^-1 h^-1.
+
+    ``conditions`` maps any of :data:`CONDITION_KEYS` to a value; what is left out is the
+    reference (:data:`REFERENCE_SAMPLE` under the 300 W Xe lamp):
+
+    * ``catalyst_mass_g`` (g), ``co_doping_percent`` (mol %), ``donor_mol_per_l`` (mol/L), ``ph``;
+    * the light: ``lamp_power_w``, electrical W of the Xe lamp behind its >420 nm cutoff, or
+      ``light_power_w`` (optical W at the sample) with ``wavelength_nm`` for a monochromatic
+      source such as the LED head.
+
+    The same rate law the model integrates (:func:`fresh_electron_rate_umol_per_s`), without the
+    batch and sample factors and before any deactivation.  ``catalyst`` defaults to
+    :data:`CO_CDSE13_NETWORK`.
+    """
+    return _h2_rate(catalyst or CO_CDSE13_NETWORK, conditions or {})
+
+
+def h2_optimum(
+    bounds: Mapping[str, tuple[float, float]],
+    fixed: Mapping[str, float] | None = None,
+    *,
+    catalyst: PhotocatalystSpec | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, float], float]:
+    """The conditions of the highest :func:`expected_h2_rate` within a box, and that rate.
+
+    ``bounds`` gives (low, high) for each condition varied, ``fixed`` the value of others (the rest
+    are the reference's).  A global search (scipy's differential evolution, seeded, finished by
+    L-BFGS-B) over the box; the result is within it.  For benchmarks: the simulator can report
+    its own optimum, and nothing else in labctl reads it.
+
+    Returns (conditions: every key of ``bounds`` and ``fixed``, rate umol g^-1 h^-1).
+    """
+    from scipy.optimize import differential_evolution
+
+    fixed = dict(fixed or {})
+    both = sorted(set(bounds) & set(fixed))
+    if both:
+        raise ValueError(f"h2_optimum: {', '.join(both)} both bounded and fixed; give each in one of them")
+    names = list(bounds)
+    box: list[tuple[float, float]] = []
+    for name in names:
+        lo, hi = (float(v) for v in bounds[name])
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(
+                f"h2_optimum: bounds[{name!r}] must be finite (low, high) with low <= high, got {bounds[name]!r}"
+            )
+        box.append((lo, hi))
+    spec = catalyst or CO_CDSE13_NETWORK
+
+    def at(x: Sequence[float]) -> dict[str, float]:
+        return {**fixed, **{n: min(hi, max(lo, float(v))) for n, v, (lo, hi) in zip(names, x, box, strict=True)}}
+
+    # both corners first: a bad key or an impossible value is refused here, by name
+    _h2_rate(spec, at([lo for lo, _ in box]))
+    _h2_rate(spec, at([hi for _, hi in box]))
+    if not names:
+        return at([]), _h2_rate(spec, at([]))
+    result = differential_evolution(
+        lambda x: -_h2_rate(spec, at(x)), box, seed=seed, tol=1e-10, atol=0.0, polish=True, maxiter=2000
+    )
+    best = at(result.x)
+    return best, _h2_rate(spec, best)
+
+
 class Photoreactor:
     """A sealed photoreactor: headspace gas, catalyst under a light source, an optional leak.
 
@@ -527,7 +937,13 @@ class Photoreactor:
     :param spectrum: optical meaning of the light's output; default the light's own ``spectrum``
         attribute, else :data:`XE_420NM_CUTOFF`.
     :param henry_partition: split each gas between headspace and liquid by Henry's law.
-    :param rng_seed: seed for the sample's activity factor (``catalyst.batch_variation``).
+    :param rng_seed: seed for the catalyst batch's activity factor (``catalyst.batch_variation``).
+    :param co_doping_percent: Co2+ level of the catalyst, mol % (see :class:`SampleConditions`).
+    :param donor_mol_per_l: sacrificial donor concentration, mol/L.
+    :param ph: pH of the dispersion.
+
+    The sample's make-up (``catalyst_mass_g``, ``co_doping_percent``, ``donor_mol_per_l``, ``ph``)
+    is held in attributes of those names; :meth:`load_sample` puts a new sample in.
     """
 
     def __init__(
@@ -545,6 +961,9 @@ class Photoreactor:
         spectrum: Spectrum | None = None,
         henry_partition: bool = False,
         rng_seed: int | None = 0,
+        co_doping_percent: float = REFERENCE_SAMPLE.co_doping_percent,
+        donor_mol_per_l: float = REFERENCE_SAMPLE.donor_mol_per_l,
+        ph: float = REFERENCE_SAMPLE.ph,
     ) -> None:
         for label, value in (
             ("catalyst_mass_g", catalyst_mass_g),
@@ -560,7 +979,12 @@ class Photoreactor:
         self.clock = clock
         self.light = light
         self.catalyst = catalyst
-        self.catalyst_mass_g = catalyst_mass_g
+        conditions = SampleConditions(catalyst_mass_g, co_doping_percent, donor_mol_per_l, ph)
+        self.catalyst_mass_g = conditions.catalyst_mass_g
+        self.co_doping_percent = conditions.co_doping_percent
+        self.donor_mol_per_l = conditions.donor_mol_per_l
+        self.ph = conditions.ph
+        self.sample_factor = 1.0  # this sample's activity relative to its batch (load_sample draws it)
         self.headspace_volume_ml = headspace_volume_ml
         self.liquid_volume_ml = liquid_volume_ml
         self.temperature_k = temperature_k
@@ -622,6 +1046,49 @@ class Photoreactor:
     def co2_coverage(self) -> float:
         """Langmuir CO2 coverage of the catalyst at the current headspace CO2 pressure (0..1)."""
         return self.catalyst.co2_coverage(self._partial_pressure_pa("CO2"))
+
+    @property
+    def sample_conditions(self) -> SampleConditions:
+        """The make-up of the sample in the reactor."""
+        return SampleConditions(self.catalyst_mass_g, self.co_doping_percent, self.donor_mol_per_l, self.ph)
+
+    def set_sample(self, conditions: SampleConditions, *, catalyst: PhotocatalystSpec | None = None) -> None:
+        """Take ``conditions`` (and ``catalyst``, if given) as the sample's make-up from now on.
+
+        Only the make-up: no time passes, the headspace, irradiation history and sample factor are
+        kept (:meth:`load_sample` puts in a fresh sample).
+        """
+        if catalyst is not None:
+            self.catalyst = catalyst
+        self.catalyst_mass_g = conditions.catalyst_mass_g
+        self.co_doping_percent = conditions.co_doping_percent
+        self.donor_mol_per_l = conditions.donor_mol_per_l
+        self.ph = conditions.ph
+
+    def load_sample(
+        self,
+        conditions: SampleConditions = REFERENCE_SAMPLE,
+        *,
+        catalyst: PhotocatalystSpec | None = None,
+        rng: np.random.Generator | None = None,
+        t: float | None = None,
+    ) -> None:
+        """A fresh sample goes in at time ``t`` (default ``clock()``), s, and the reactor is purged with Ar.
+
+        The state is first advanced to ``t``.  The new sample has the make-up ``conditions``
+        (and ``catalyst``, if given), no irradiation history (no deactivation yet) and, when
+        ``rng`` is given, its own activity factor 1 + :data:`SAMPLE_TO_SAMPLE_RSD` x N(0, 1)
+        (kept within +-:data:`SAMPLE_FACTOR_LIMIT_SD` sd): the scatter between nominally identical
+        samples; without ``rng`` the factor is 1.  Production totals keep counting.
+        """
+        self.purge("Ar", t)
+        self.set_sample(conditions, catalyst=catalyst)
+        self._irradiated_s = 0.0
+        if rng is None:
+            self.sample_factor = 1.0
+        else:
+            limit = SAMPLE_FACTOR_LIMIT_SD * SAMPLE_TO_SAMPLE_RSD
+            self.sample_factor = 1.0 + float(np.clip(SAMPLE_TO_SAMPLE_RSD * rng.standard_normal(), -limit, limit))
 
     # -- atmosphere -----------------------------------------------------------------------------
     def purge(self, gas: str, t: float | None = None, *, pressure_pa: float = STANDARD_PRESSURE_PA) -> None:
@@ -745,7 +1212,7 @@ class Photoreactor:
 
     def absorbed_fraction(self) -> float:
         """Fraction of the incident in-band photons absorbed by the catalyst."""
-        return self.catalyst.absorbed_fraction(self.catalyst_mass_g, self.spectrum)
+        return self.catalyst.absorbed_fraction(self.catalyst_mass_g, self.spectrum, self.donor_mol_per_l)
 
     def _partial_pressure_pa(self, gas: str) -> float:
         """Partial pressure of ``gas`` in the headspace at the state time (no advance), Pa."""
@@ -753,8 +1220,8 @@ class Photoreactor:
         return headspace_mol * GAS_CONSTANT_J_PER_MOL_K * self.temperature_k / (self.headspace_volume_ml * M3_PER_ML)
 
     def _fresh_electron_rate_umol_per_s(self, output_watts: float) -> float:
-        absorbed = self.spectrum.photon_flux_umol_per_s(output_watts) * self.absorbed_fraction()
-        return self.catalyst.quantum_yield * self.activity_factor * absorbed
+        rate = fresh_electron_rate_umol_per_s(self.catalyst, self.spectrum, output_watts, self.sample_conditions)
+        return rate * self.activity_factor * self.sample_factor
 
     def _fresh_rates_umol_per_s(self, output_watts: float) -> dict[str, float]:
         """Rate of each product of the fresh catalyst at the current CO2 coverage, umol/s."""

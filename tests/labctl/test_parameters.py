@@ -147,6 +147,43 @@ def test_the_h2_plan_refuses_an_led_current_for_an_arc_lamp(dry_session):
         next(plan)
 
 
+# -- the sample's make-up: Co2+ doping, donor, pH ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"co_doping": "25%"},
+            "co_doping='25%' is outside the plausible range 0 % to 20 %; give a value between 0 % and 20 %, "
+            "e.g. co_doping=1%",
+        ),
+        ({"co_doping": "1.5"}, "co_doping='1.5' has no unit; give it with units, e.g. co_doping='1%'"),
+        (
+            {"donor": "6 mol/L"},
+            "donor='6 mol/L' is outside the plausible range 0 mol/L to 5 mol/L; give a value between 0 mol/L and "
+            "5 mol/L, e.g. donor=0.5mol/L",
+        ),
+        ({"donor": "0.5 g"}, "donor='0.5 g' is in g, which cannot be converted to mol/L; give it like '0.5mol/L'"),
+        ({"ph": "15"}, "ph='15' is outside 0-14; give a value between 0 and 14, e.g. ph=10.7"),
+        ({"ph": "-1"}, "ph='-1' is outside 0-14; give a value between 0 and 14, e.g. ph=10.7"),
+        ({"ph": "nan"}, "ph='nan' must be a finite number; give a value between 0 and 14, e.g. ph=10.7"),
+    ],
+)
+def test_bad_sample_conditions_are_refused_with_the_range(given, message):
+    with pytest.raises(ParameterError) as refused:
+        H2.resolve(given)
+    assert str(refused.value) == message
+
+
+def test_sample_conditions_take_their_units_and_reach_the_plan_check(dry_session):
+    kw = H2.resolve({"co_doping": "1.74 mol%", "donor": "700mM", "ph": "9.2"})
+    assert (kw["co_doping_percent"], kw["donor_mol_per_l"], kw["ph"]) == pytest.approx((1.74, 0.7, 9.2), rel=1e-12)
+    checks = H2.check(dry_session.bench, kw)
+    assert {"co_doping 1.74 % in 0-20 %", "donor 0.7 mol/L in 0-5 mol/L", "pH 9.2 in 0-14"} <= set(checks)
+    # the plan's own limits hold whoever calls the check
+    with pytest.raises(PlanArgumentError, match=r"^ph=14.5 is outside 0-14, the pH scale of a water dispersion"):
+        H2.check(dry_session.bench, {**kw, "ph": 14.5})
+
+
 # -- 6: co2_supply ---------------------------------------------------------------------------------------
 def test_an_unknown_co2_supply_is_refused_listing_the_allowed_values():
     with pytest.raises(ParameterError, match=r"co2_supply='bogus' is not one of: regulated, sealed"):

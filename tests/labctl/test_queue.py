@@ -212,6 +212,8 @@ def test_every_plan_validates_at_queue_add_and_a_short_run_lands_in_the_catalog(
         assert params["lamp"]["annotation"]["devices"] == {"ArcLampLedSource": ["lamp"]}
         assert params["operator"]["annotation"]["devices"] == {"Operator": ["operator"]}
         assert "in g" in params["catalyst_mass_g"]["description"]  # numpydoc descriptions, with units
+        assert "in mol %" in params["co_doping_percent"]["description"]
+        assert "in mol/L" in params["donor_mol_per_l"]["description"]
         devices = qs("devices_allowed", {"user_group": "primary"})["devices_allowed"]
         assert {"gc_calibrations", "lamp", "operator"} <= set(devices)
         assert "gc_calibration" not in devices  # the plan's name, not a device's

@@ -36,6 +36,13 @@ from labctl.units import MAX_QUANTITY_LENGTH, UnitError, registry, to_unit
         ("1 atm", "Pa", 101325.0),
         ("nanometer", "nm", 1.0),
         ("2 N m", "J", 2.0),
+        ("1.5 %", "percent", 1.5),
+        ("1.5%", "percent", 1.5),
+        ("1.5 mol %", "percent", 1.5),
+        ("1.5 mol%", "percent", 1.5),
+        ("0.5 mol/L", "mol/L", 0.5),
+        ("500 mM", "mol/L", 0.5),
+        ("0.5 M", "mol/L", 0.5),
     ],
 )
 def test_valid_quantities_parse(text, unit, expected):

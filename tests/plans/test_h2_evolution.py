@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +15,13 @@ from bluesky.simulators import RunEngineSimulator
 from labctl.clock import VirtualTimeLoop
 from labctl.config import load_bench
 from labctl.devices.lamp import LampState
+from labctl.devices.operator import HandStep
 from labctl.devices.photoreactor import BenchClock
-from labctl.experiments import get_experiment
+from labctl.experiments import get_experiment, tables_from_documents
 from labctl.plans.h2_evolution import h2_evolution
 from labctl.plans.stubs import PlanArgumentError
 from labctl.session import Session
+from labctl.sim.physics.photoreactor import REFERENCE_SAMPLE, expected_h2_rate
 
 
 @pytest.fixture
@@ -163,3 +166,120 @@ def test_a_staged_bench_clock_reads_the_loop_clock_on_every_read():
     # 1800 s of virtual time, plus the wall time the virtual clock counts while the loop works
     # (microseconds here; 0.05 s allows for a loaded machine and is far below a sample interval)
     assert elapsed == pytest.approx(1800.0, abs=1e-9)
+
+
+# -- the sample's make-up: Co2+ doping, sacrificial donor, pH
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (
+            {"co_doping_percent": 25},
+            "co_doping_percent=25 % is outside 0-20 %, the Co2+ levels (mol % of the metal) of a doped cluster "
+            "catalyst; give the catalyst's Co2+ level, e.g. co_doping=1.5%",
+        ),
+        (
+            {"co_doping_percent": -0.5},
+            "co_doping_percent=-0.5 % is outside 0-20 %, the Co2+ levels (mol % of the metal) of a doped cluster "
+            "catalyst; give the catalyst's Co2+ level, e.g. co_doping=1.5%",
+        ),
+        (
+            {"donor_mol_per_l": "6 mol/L"},
+            "donor_mol_per_l=6 mol/L is outside 0-5 mol/L, the range of a sacrificial donor solution (neat "
+            "triethanolamine is 7.5 mol/L); give the donor's concentration in the dispersion, e.g. donor=0.5mol/L",
+        ),
+        (
+            {"ph": 15},
+            "ph=15 is outside 0-14, the pH scale of a water dispersion; give the pH the dispersion is adjusted to, "
+            "e.g. ph=10.7",
+        ),
+        ({"ph": math.nan}, "ph=nan must be a finite number; give a finite value"),
+        ({"ph": "9"}, "ph='9' must be a number"),
+        (
+            {"co_doping_percent": "1.5 mg"},
+            "co_doping_percent='1.5 mg' is in mg, which cannot be converted to percent; give it like '1 %'",
+        ),
+    ],
+)
+def test_bad_sample_conditions_are_refused_before_the_first_message(devices, kw, message):
+    plan = _plan(devices, **kw)
+    with pytest.raises(PlanArgumentError) as refused:
+        next(plan)
+    assert str(refused.value) == message
+
+
+def test_sample_conditions_as_unit_strings_are_loaded_and_recorded(devices):
+    msgs = _sim(devices).simulate_plan(
+        _plan(devices, co_doping_percent="1.5 %", donor_mol_per_l="500 mM", ph=9.2, catalyst="Co2+:(CdSe)13 network")
+    )
+    md = next(m for m in msgs if m.command == "open_run").kwargs
+    assert (md["co_doping_percent"], md["donor_mol_per_l"], md["ph"]) == (1.5, 0.5, 9.2)
+    assert {k: md["plan_args"][k] for k in ("co_doping_percent", "donor_mol_per_l", "ph")} == {
+        "co_doping_percent": 1.5,
+        "donor_mol_per_l": 0.5,
+        "ph": 9.2,
+    }
+    load = next(m.args[0] for m in msgs if m.command == "set" and m.obj is devices["operator"])
+    assert isinstance(load, HandStep) and load.key == "load_sample:photoreactor"
+    assert load.sample == {
+        "catalyst_mass_g": 0.01,
+        "catalyst": "Co2+:(CdSe)13 network",
+        "co_doping_percent": 1.5,
+        "donor_mol_per_l": 0.5,
+        "ph": 9.2,
+    }
+    assert load.text == (
+        "Load 10 mg of Co2+:(CdSe)13 network (1.5 mol % Co2+) dispersed in 0.5 mol/L sacrificial donor, "
+        "adjusted to pH 9.2 into the photoreactor, seal and purge it"
+    )
+
+
+def test_plan_and_experiment_defaults_are_the_simulators_reference_sample():
+    """The reference sample is where the simulator's rate is calibrated: the defaults must be it."""
+    signature = inspect.signature(h2_evolution).parameters
+    kw = get_experiment("h2-evolution").resolve({})
+    for key in ("co_doping_percent", "donor_mol_per_l", "ph"):
+        assert signature[key].default == getattr(REFERENCE_SAMPLE, key), key
+        assert kw[key] == getattr(REFERENCE_SAMPLE, key), key
+    assert kw["catalyst_mass_g"] == REFERENCE_SAMPLE.catalyst_mass_g
+
+
+def _rate(session: Session, params: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    """The fitted H2 rate of a run on the session's bench, and its start document."""
+    exp = get_experiment("h2-evolution")
+    kw = exp.resolve(params)
+    exp.check(session.bench, kw)
+    session.bench.load_sample(**kw)
+    out = session.run(exp.build(session.bench, kw), md=session.bench.metadata())
+    assert out.exit_status == "success", out.reason
+    return exp.analyze(out.start, tables_from_documents(out.documents))["rate"], out.start
+
+
+def test_doping_given_to_the_plan_reaches_the_simulated_catalyst(dry_session):
+    common = {"duration": "2h", "sample_interval": "30min", "donor": "0.7mol/L", "ph": "9.2"}
+    undoped, start = _rate(dry_session, {**common, "co_doping": "0%"})
+    assert (start["co_doping_percent"], start["donor_mol_per_l"], start["ph"]) == (0.0, 0.7, 9.2)
+    model = dry_session.bench.sim.model
+    assert (model.co_doping_percent, model.donor_mol_per_l, model.ph) == (0.0, 0.7, 9.2)
+    best, start = _rate(dry_session, {**common, "co_doping": "1.74%"})
+    assert start["co_doping_percent"] == 1.74 and model.co_doping_percent == 1.74
+    # the direction and size the model gives (each sample scatters by ~3 %, the GC by 1-2 %)
+    conditions = {"donor_mol_per_l": 0.7, "ph": 9.2}
+    predicted = expected_h2_rate({**conditions, "co_doping_percent": 0.0}) / expected_h2_rate(
+        {**conditions, "co_doping_percent": 1.74}
+    )
+    assert undoped < best
+    assert undoped / best == pytest.approx(predicted, rel=0.15)
+
+
+def test_repeated_identical_runs_differ_as_two_samples_do(dry_session):
+    params = {"duration": "2h", "sample_interval": "30min"}
+    first, _ = _rate(dry_session, params)
+    factor = dry_session.bench.sim.model.sample_factor
+    second, _ = _rate(dry_session, params)
+    assert dry_session.bench.sim.model.sample_factor != factor
+    assert first != second and second == pytest.approx(first, rel=0.2)
+    # each near the reference rate
+    reference = expected_h2_rate() * dry_session.bench.sim.model.activity_factor
+    assert first == pytest.approx(reference, rel=0.15) and second == pytest.approx(reference, rel=0.15)

@@ -71,8 +71,8 @@ def make_reactor(
     return reactor, clock
 
 
-def h2_after(watts: float, seconds: float, mass_g: float = 0.010) -> float:
-    reactor, clock = make_reactor(FakeLight(watts, t_on=0.0), mass_g=mass_g)
+def h2_after(watts: float, seconds: float, mass_g: float = 0.010, catalyst: PhotocatalystSpec = STEADY) -> float:
+    reactor, clock = make_reactor(FakeLight(watts, t_on=0.0), mass_g=mass_g, catalyst=catalyst)
     clock.t = seconds
     return reactor.headspace_umol()["H2"]
 
@@ -100,9 +100,10 @@ def test_no_h2_after_the_lamp_goes_off() -> None:
     assert reactor.irradiated_s == pytest.approx(HOUR, abs=2e-3)
 
 
-def test_doubling_power_doubles_the_initial_rate() -> None:
-    one = h2_after(150.0, 300.0)
-    two = h2_after(300.0, 300.0)
+def test_doubling_power_doubles_the_initial_rate_of_a_catalyst_without_recombination() -> None:
+    linear = dataclasses.replace(STEADY, response=None)
+    one = h2_after(150.0, 300.0, catalyst=linear)
+    two = h2_after(300.0, 300.0, catalyst=linear)
     assert two / one == pytest.approx(2.0, rel=0.01)
 
 
