@@ -322,6 +322,7 @@ def campaign(
     from labctl.devices.operator import HandStep
     from labctl.experiments import tables_from_documents
 
+    bench = getattr(bench, "bench", bench)  # labctl.open_bench's handle holds the bench itself
     exp = spec.experiment
     devices = bench.devices
     clock = devices.get("clock")

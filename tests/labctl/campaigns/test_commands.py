@@ -205,3 +205,19 @@ def test_ctrl_c_ends_the_campaign_with_the_lamp_off_and_its_state_saved(tmp_path
     assert name == "stop" and stop["exit_status"] == "abort"
     # every hazard was made safe and read back before the stop document (else the reason says so)
     assert stop["reason"] == "interrupted by the operator (Ctrl-C)"
+
+
+def test_the_readmes_campaign_from_python_runs_as_a_plain_script(tmp_path):
+    import re
+
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Autonomous campaigns", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    script = tmp_path / "campaign_session.py"
+    script.write_text(code)
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    status, best = res.stdout.split()
+    assert status == "done" and float(best) > 0
+    (state,) = (tmp_path / "labctl-data" / "campaigns").glob("*/state.json")
+    assert [t["status"] for t in json.loads(state.read_text())["trials"]] == ["done"] * 3

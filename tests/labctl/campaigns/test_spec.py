@@ -68,7 +68,7 @@ def test_a_campaign_file_is_read_in_the_plans_units():
         (
             GOOD.replace("lamp_power = {", "lamp_watts = {"),
             "h2.toml: [parameters] lamp_watts: the experiment has no parameter 'lamp_watts'; its parameters are "
-            "catalyst_mass, lamp_power",
+            "catalyst_mass, co_doping, donor, ph, lamp_power",
         ),
         (
             GOOD.replace('max = "300 W"', 'max = "300 bar"'),
