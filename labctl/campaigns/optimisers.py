@@ -32,6 +32,7 @@ import contextlib
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import uuid
@@ -438,6 +439,8 @@ def make_ax_optimiser(spec: CampaignSpec, *, seed: int = 0, checkpoint_path: Pat
             f"strategy 'ax' needs blop's Ax backend, which is not installed ({exc.name}); "
             "install it with: pip install 'labctl[ax]'"
         ) from exc
+    if os.environ.get("LABCTL_LIBRARY_LOGS") != "shown":  # Ax logs every trial at INFO; labctl -v shows it
+        logging.getLogger("ax").setLevel(logging.WARNING)
     parameters: list[Any] = []
     for d in spec.dimensions:
         if d.kind == "choice":
