@@ -272,12 +272,6 @@ class _Collect:
         self.docs.append((name, doc))
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def recipe(spec: CampaignSpec, trials: list[Trial]) -> str:
     """What the operator prepares for a batch: each new sample's parameters, with units."""
     from labctl.reports.campaign import param_text

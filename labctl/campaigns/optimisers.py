@@ -370,7 +370,8 @@ class GpArd(Engine):
             if self.space.feasible(point):
                 out.append(point)
             elif tries > 20:
-                out += RandomSearch(self.spec, seed=self.seed + self.draws)._feasible(
+                # the model keeps proposing what the constraints forbid: a random feasible point
+                out += self._feasible(
                     lambda: np.random.default_rng([self.seed, self.draws, 4]).random(self.space.cube_dims), 1
                 )
             else:  # a known-infeasible point: the GP sees it at the worst score and looks elsewhere

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labctl.campaigns.spec import BENCH_SET, CampaignError, CampaignSpec
+from labctl.campaigns.spec import CampaignError, CampaignSpec
 
 
 # -- rehearsal on the simulated bench ------------------------------------------------------------------
@@ -295,8 +295,3 @@ def benchmark_strategies(
                         ours / theirs if sign > 0 else theirs / ours
                     )
     return out
-
-
-def materials_of(spec: CampaignSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The sample parameters (those that need hands) of a point."""
-    return {k: v for k, v in params.items() if k not in BENCH_SET}
