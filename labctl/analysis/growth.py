@@ -70,9 +70,9 @@ RED_WINDOW_SIGMA = (3.5, 0.5)  # first fit (band + line): from this many sigma b
 FIT_WINDOW_SIGMA = (4.0, 3.0)  # then band + next transition + line over this window
 NEXT_MIN_SIGMA = 1.2  # the next transition's centre is held this many sigma above the first exciton ...
 NEXT_MAX_SIGMA = 6.0  # ... and at most this many
-FIT_HALF_WINDOW_SIGMA = 3.0  # the masked fraction is judged over the peak +- this many sigma
+FIT_HALF_WINDOW_SIGMA = 3.0  # the masked fraction is judged from this many sigma below the peak to the peak
 EDGE_SIGMA = 2.0  # the data must reach this many sigma below the peak, else the band is at the red edge
-MASKED_MAX_FRACTION = 0.3  # a fit window more masked than this (in energy) is refused
+MASKED_MAX_FRACTION = 0.3  # a band whose red side is more masked than this (in energy) is refused
 MIN_FIT_PIXELS = 12  # fewest unmasked pixels a fit window must hold
 LM_MAX_ITERATIONS = 100
 LM_RELATIVE_TOLERANCE = 1e-6  # two steps in a row that lower the cost by less than this end the fit
@@ -562,13 +562,13 @@ def _first_exciton(
             f"the band at {lam:.1f} nm is at the edge of the range: its red side is cut at "
             f"{HC_EV_NM / e_red_end:.1f} nm; extend the range to the red"
         )
-    e_win = np.linspace(e1 - FIT_HALF_WINDOW_SIGMA * s1, e1 + FIT_HALF_WINDOW_SIGMA * s1, 61)
+    e_win = np.linspace(e1 - FIT_HALF_WINDOW_SIGMA * s1, e1, 31)  # the red side, which carries the width
     masked_fraction = float(np.mean(np.interp(e_win, grid.e, grid.masked.astype(float)) >= 0.5))
     if masked_fraction > MASKED_MAX_FRACTION or bool(
         np.any(grid.masked[np.clip(np.searchsorted(grid.e, [e1]), 0, grid.e.size - 1)])
     ):
         notes.append(
-            f"the band at {lam:.1f} nm is masked: {masked_fraction:.0%} of its fit window has no valid pixels "
+            f"the band at {lam:.1f} nm is masked: {masked_fraction:.0%} of its red side has no valid pixels "
             f"(at most {MASKED_MAX_FRACTION:.0%})"
         )
     if not stable or fit.at_bound or not (h > 0 and math.isfinite(e1e) and math.isfinite(s1e)):
