@@ -193,7 +193,10 @@ def test_cdse_sizing_follows_yu_2003(wavelength: float, diameter: float) -> None
 def test_sizing_refuses_msc_out_of_range_and_inas() -> None:
     msc = diameter_nm("CdSe", 353.0)
     assert msc.diameter_nm is None
-    assert "magic-size cluster" in msc.note and "does not apply" in msc.note
+    assert msc.note == (
+        "353.0 nm is the (CdSe)13 magic-size cluster's absorption, not a nanocrystal's first exciton: "
+        "the Yu 2003 CdSe curve (valid 480-660 nm) does not apply to magic-size clusters"
+    )
     red = diameter_nm("CdSe", 700.0)
     assert red.diameter_nm is None
     assert red.note.startswith("700.0 nm is outside 480-660 nm")
