@@ -339,10 +339,14 @@ class IkaRctSimulator(LineProtocolSimulator):
 
         rpm_mid = (rpm0 + rpm1) / 2  # the transfer sees the mean speed over the step
         y = (s.plate_c, s.block_c, s.flask_c)
+
+        def shifted(k: tuple[float, float, float], h: float) -> tuple[float, float, float]:
+            return y[0] + h * k[0], y[1] + h * k[1], y[2] + h * k[2]
+
         k1 = derivs(*y, rpm_mid)
-        k2 = derivs(*(yi + dt / 2 * ki for yi, ki in zip(y, k1, strict=True)), rpm_mid)
-        k3 = derivs(*(yi + dt / 2 * ki for yi, ki in zip(y, k2, strict=True)), rpm_mid)
-        k4 = derivs(*(yi + dt * ki for yi, ki in zip(y, k3, strict=True)), rpm_mid)
+        k2 = derivs(*shifted(k1, dt / 2), rpm_mid)
+        k3 = derivs(*shifted(k2, dt / 2), rpm_mid)
+        k4 = derivs(*shifted(k3, dt), rpm_mid)
         tp, tb, tf = (
             yi + dt / 6 * (a1 + 2 * a2 + 2 * a3 + a4) for yi, a1, a2, a3, a4 in zip(y, k1, k2, k3, k4, strict=True)
         )
