@@ -233,9 +233,22 @@ class InProcessTransport(Transport):
 class SerialTransport(Transport):
     """Serial port (or ``socket://``/``loop://`` URL) through ``serial.serial_for_url``."""
 
-    def __init__(self, name: str, address: str, *, baudrate: int = 9600, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        baudrate: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: int = 1,
+        **kwargs: Any,
+    ):
         super().__init__(name, address, **kwargs)
         self.baudrate = baudrate
+        self.bytesize = bytesize  # 7 or 8 data bits (NAMUR instruments use 7E1)
+        self.parity = parity  # "N", "E" or "O"
+        self.stopbits = stopbits
         self._port: Any = None
 
     async def _open(self) -> None:
@@ -245,9 +258,9 @@ class SerialTransport(Transport):
             return serial.serial_for_url(
                 self.address,
                 baudrate=self.baudrate,
-                bytesize=8,
-                parity="N",
-                stopbits=1,
+                bytesize=self.bytesize,
+                parity=self.parity,
+                stopbits=self.stopbits,
                 timeout=0.05,
                 write_timeout=self.timeout,
             )
