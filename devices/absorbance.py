@@ -332,10 +332,14 @@ class AbsorbanceProbe(StandardReadable):
                 considered &= ~((wl >= a) & (wl <= b))
             self._considered = considered
             self._set_wavelengths(wl)
-            nan = np.full(wl.shape, np.nan)
-            for setter in (self._set_absorbance, self._set_sample_counts, self._set_dark_counts):
-                setter(nan.copy())
-            self._set_reference_counts(nan.copy())
+            # NaN until measured, so the descriptors give the arrays' shape from the start
+            for setter in (
+                self._set_absorbance,
+                self._set_sample_counts,
+                self._set_dark_counts,
+                self._set_reference_counts,
+            ):
+                setter(np.full(len(wl), np.nan, dtype=np.float64))
         await self._drive_shutter(False)
 
     def _pixels(self) -> tuple[np.ndarray, np.ndarray]:

@@ -167,12 +167,12 @@ class Spectrometer:
     # -- lamp enable -------------------------------------------------------------------------
     def _lamp_enable_call(self) -> tuple[str, Any] | None:
         features = getattr(self.backend, "f", None)
-        strobe_lamp = getattr(features, "strobe_lamp", None)
-        if callable(getattr(strobe_lamp, "enable_lamp", None)):
-            return "strobe_lamp.enable_lamp", strobe_lamp.enable_lamp
-        continuous_strobe = getattr(features, "continuous_strobe", None)
-        if callable(getattr(continuous_strobe, "set_enable", None)):
-            return "continuous_strobe.set_enable", continuous_strobe.set_enable
+        enable_lamp = getattr(getattr(features, "strobe_lamp", None), "enable_lamp", None)
+        if callable(enable_lamp):
+            return "strobe_lamp.enable_lamp", enable_lamp
+        set_enable = getattr(getattr(features, "continuous_strobe", None), "set_enable", None)
+        if callable(set_enable):
+            return "continuous_strobe.set_enable", set_enable
         return None
 
     @property

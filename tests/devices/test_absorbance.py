@@ -1,4 +1,4 @@
-"""The absorbance probe on the simulated spectrometer, in virtual time, lit by a shuttered source of known absorbance."""
+"""The absorbance probe on the simulated spectrometer in virtual time, lit by a shuttered source of known absorbance."""
 
 from __future__ import annotations
 
@@ -232,7 +232,8 @@ async def test_recovers_a_known_absorbance_within_its_noise() -> None:
     assert np.isnan(a[:BLACK_PIXELS]).all()  # optically black: R - D is ~0
     assert reading["absorbance-masked_pixels"]["value"] == int(np.isnan(a).sum())
     np.testing.assert_allclose(
-        reading["absorbance-sample_counts"]["value"][strong], BASELINE + DARK_PER_S * 0.02 + sample_rate[strong] * 0.02,
+        reading["absorbance-sample_counts"]["value"][strong],
+        BASELINE + DARK_PER_S * 0.02 + sample_rate[strong] * 0.02,
         rtol=0.02,
     )
     # the shutter was open only while the reference and the sample were measured, and is closed now
