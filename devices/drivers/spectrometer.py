@@ -14,6 +14,14 @@ a line-protocol instrument, so this driver wraps a *backend* object with the att
   the optically black ("electric dark") pixels, which removes the electronic baseline.
 * ``max_intensity`` is the saturation level in counts (65535 on a 16-bit FLAME-S);
   ``model``, ``serial_number``, ``pixels`` and ``close()`` complete the set.
+* The Lamp Enable line (a TTL output on the accessory connector, J2 pin 4 on a USB2000+/FLAME-S)
+  is reached through the backend's feature accessor ``f``, where python-seabreeze gives ``None``
+  for a feature the model lacks.  The cseabreeze backend has ``f.strobe_lamp.enable_lamp(bool)``;
+  the pure-Python pyseabreeze backend has no strobe-lamp feature but drives the same line with
+  ``f.continuous_strobe.set_enable(bool)`` on the USB2000+ and FLAME-S (OOI command 0x03, "Lamp
+  Enable HIGH/On").  The driver uses the first of the two that exists
+  (:attr:`Spectrometer.lamp_enable_feature`).  There is no getter for the line either, so the
+  driver remembers what it last set (:attr:`Spectrometer.lamp_enabled`).
 
 python-seabreeze is an optional dependency, imported only by :meth:`Spectrometer.open_seabreeze`;
 the simulator :class:`labctl.sim.instruments.spectrometer.SimulatedSpectrometer` has the same attributes.
@@ -68,6 +76,8 @@ class Spectrometer:
         self.integration_time_s: float = math.nan
         """The last integration time set (s); NaN until :meth:`set_integration_time` is called."""
         self._wavelengths: np.ndarray | None = None
+        self.lamp_enabled: bool | None = None
+        """The last Lamp Enable state set (True: line high); None until :meth:`set_lamp_enable` is called."""
 
     @classmethod
     def open_seabreeze(cls, name: str, serial_number: str | None = None, *, timeout_s: float = 5.0) -> Spectrometer:
@@ -153,6 +163,59 @@ class Spectrometer:
                 f"the spectrometer if it keeps refusing"
             ) from exc
         self.integration_time_s = micros / 1e6
+
+    # -- lamp enable -------------------------------------------------------------------------
+    def _lamp_enable_call(self) -> tuple[str, Any] | None:
+        features = getattr(self.backend, "f", None)
+        enable_lamp = getattr(getattr(features, "strobe_lamp", None), "enable_lamp", None)
+        if callable(enable_lamp):
+            return "strobe_lamp.enable_lamp", enable_lamp
+        set_enable = getattr(getattr(features, "continuous_strobe", None), "set_enable", None)
+        if callable(set_enable):
+            return "continuous_strobe.set_enable", set_enable
+        return None
+
+    @property
+    def lamp_enable_feature(self) -> str | None:
+        """The backend feature that drives the Lamp Enable line, or None when the backend has none.
+
+        ``"strobe_lamp.enable_lamp"`` (cseabreeze) or ``"continuous_strobe.set_enable"``
+        (pyseabreeze on a USB2000+/FLAME-S).
+        """
+        found = self._lamp_enable_call()
+        return None if found is None else found[0]
+
+    @property
+    def supports_lamp_enable(self) -> bool:
+        """Whether :meth:`set_lamp_enable` can drive the Lamp Enable line of this spectrometer."""
+        return self._lamp_enable_call() is not None
+
+    async def set_lamp_enable(self, on: bool) -> None:
+        """Drive the Lamp Enable TTL line high (``on=True``) or low.
+
+        Raises :class:`SpectrometerError` when the backend has no Lamp Enable feature for this
+        model (the fix is a relay driven from elsewhere) or refuses the command.
+        """
+        if not isinstance(on, bool):
+            raise SpectrometerError(f"{self._who()}: lamp enable {on!r} is not a bool; pass True (line high) or False")
+        found = self._lamp_enable_call()
+        if found is None:
+            raise SpectrometerError(
+                f"{self._who()}: this model has no Lamp Enable control in python-seabreeze (the backend "
+                f"offers neither f.strobe_lamp.enable_lamp nor f.continuous_strobe.set_enable); drive the "
+                f"light source's TTL shutter from a relay instead and give that relay as the shutter"
+            )
+        feature, call = found
+        try:
+            await self._call(call, on)
+        except Exception as exc:
+            self.lamp_enabled = None  # the line's state is unknown now
+            raise SpectrometerError(
+                f"{self._who()}: refused lamp enable {'on' if on else 'off'} through {feature} "
+                f"({type(exc).__name__}: {exc}); re-plug the spectrometer, or drive the source's "
+                f"shutter from a relay"
+            ) from exc
+        self.lamp_enabled = on
 
     # -- reads ---------------------------------------------------------------------------------
     async def wavelengths(self) -> np.ndarray:

@@ -4,7 +4,14 @@
 :class:`labctl.devices.drivers.spectrometer.Spectrometer`: ``integration_time_micros(us)``,
 ``integration_time_micros_limits``, ``wavelengths()``, ``intensities(correct_dark_counts,
 correct_nonlinearity)``, ``max_intensity``, ``model``, ``serial_number``, ``pixels`` and
-``close()``.  Time comes only from the ``clock`` callable given to the constructor (seconds).
+``close()``, and the feature accessor ``f`` with cseabreeze's ``f.strobe_lamp.enable_lamp(on)``
+driving the Lamp Enable TTL line (``f.continuous_strobe`` is ``None``, as python-seabreeze gives
+for a feature it does not offer).  Time comes only from the ``clock`` callable given to the
+constructor (seconds).
+
+The Lamp Enable line drives nothing inside the simulator: a ``source`` that models a shuttered
+lamp reads :attr:`SimulatedSpectrometer.lamp_enabled`, or :attr:`SimulatedSpectrometer.lamp_changes`
+(every change with its time) to integrate the light over the part of a window the shutter was open.
 
 The light comes from ``source(t0, t1, wavelengths_nm)``: the expected number of photons reaching
 each pixel during ``[t0, t1]``, before the detector.  :meth:`SimulatedSpectrometer.intensities`
@@ -63,6 +70,24 @@ POISSON_NORMAL_LIMIT: Final = 20.0  # electrons: the shot noise is normal above,
 
 class SeaBreezeError(Exception):
     """Stand-in for ``seabreeze.spectrometers.SeaBreezeError`` (same name, same role)."""
+
+
+class _StrobeLamp:
+    """cseabreeze's ``SeaBreezeStrobeLampFeature``: ``enable_lamp(state)`` sets the Lamp Enable line."""
+
+    def __init__(self, spectrometer: SimulatedSpectrometer) -> None:
+        self._spectrometer = spectrometer
+
+    def enable_lamp(self, state: bool) -> None:
+        self._spectrometer._set_lamp_line(bool(state))
+
+
+class _Features:
+    """The feature accessor ``f``: a feature the model lacks is ``None``, as in python-seabreeze."""
+
+    def __init__(self, spectrometer: SimulatedSpectrometer) -> None:
+        self.strobe_lamp: _StrobeLamp | None = _StrobeLamp(spectrometer)
+        self.continuous_strobe: object | None = None
 
 
 def _shape(wavelengths_nm: np.ndarray) -> np.ndarray:
@@ -141,6 +166,10 @@ class SimulatedSpectrometer:
         self._closed = False
         self.acquisitions = 0
         """Number of spectra returned by :meth:`intensities`."""
+        self.f = _Features(self)
+        self._lamp_line = False
+        self.lamp_changes: list[tuple[float, bool]] = []
+        """Every change of the Lamp Enable line as ``(clock time, new state)``; the line starts low."""
 
     # -- python-seabreeze API --------------------------------------------------------------------
     def integration_time_micros(self, integration_time_micros: int) -> None:
@@ -190,7 +219,19 @@ class SimulatedSpectrometer:
         dark[:BLACK_PIXELS] = 0.0
         return dark
 
+    def _set_lamp_line(self, on: bool) -> None:
+        if self._closed:
+            raise SeaBreezeError("Device is closed")
+        if on != self._lamp_line:
+            self.lamp_changes.append((float(self._clock()), on))
+        self._lamp_line = on
+
     # -- simulation extras -------------------------------------------------------------------------
+    @property
+    def lamp_enabled(self) -> bool:
+        """The Lamp Enable line's state (True: high)."""
+        return self._lamp_line
+
     @property
     def integration_time_s(self) -> float:
         """The integration time in use (s)."""

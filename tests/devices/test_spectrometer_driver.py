@@ -250,3 +250,116 @@ async def test_simulator_that_stops_answering_raises_not_responding() -> None:
         await spec.acquire()
     sim.stop_answering(False)
     assert (await spec.acquire()).shape == (2048,)
+
+
+# -- the Lamp Enable line -------------------------------------------------------------------------
+
+
+class _Recorder:
+    """One python-seabreeze feature whose single method records its argument."""
+
+    def __init__(self, calls: list[tuple[str, Any]], method: str, fail: Exception | None = None) -> None:
+        def call(state: Any) -> None:
+            calls.append((method, state))
+            if fail is not None:
+                raise fail
+
+        setattr(self, method, call)
+
+
+class _Features:
+    def __init__(self, strobe_lamp: object | None, continuous_strobe: object | None) -> None:
+        self.strobe_lamp = strobe_lamp
+        self.continuous_strobe = continuous_strobe
+
+
+def with_features(*, strobe_lamp: bool, continuous_strobe: bool, fail: Exception | None = None) -> FakeBackend:
+    """A backend with cseabreeze's strobe lamp and/or pyseabreeze's continuous strobe (None when absent)."""
+    backend = FakeBackend()
+    backend.f = _Features(  # type: ignore[attr-defined]
+        _Recorder(backend.calls, "enable_lamp", fail) if strobe_lamp else None,
+        _Recorder(backend.calls, "set_enable", fail) if continuous_strobe else None,
+    )
+    return backend
+
+
+NO_LAMP_ENABLE = (
+    "spectrometer 'emission' (FLAME-S, serial FLMS01234): this model has no Lamp Enable control in "
+    "python-seabreeze (the backend offers neither f.strobe_lamp.enable_lamp nor f.continuous_strobe.set_enable); "
+    "drive the light source's TTL shutter from a relay instead and give that relay as the shutter"
+)
+
+
+@pytest.mark.parametrize("features", [False, True])
+async def test_lamp_enable_without_the_feature_is_refused(features: bool) -> None:
+    backend = with_features(strobe_lamp=False, continuous_strobe=False) if features else FakeBackend()
+    spec = Spectrometer("emission", backend, in_process=True)
+    assert spec.lamp_enable_feature is None and not spec.supports_lamp_enable
+    with pytest.raises(SpectrometerError) as info:
+        await spec.set_lamp_enable(True)
+    assert str(info.value) == NO_LAMP_ENABLE
+    assert backend.calls == [] and spec.lamp_enabled is None
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+async def test_lamp_enable_through_cseabreeze_strobe_lamp_first(in_process: bool) -> None:
+    backend = with_features(strobe_lamp=True, continuous_strobe=True)
+    spec = Spectrometer("emission", backend, in_process=in_process)
+    assert spec.lamp_enable_feature == "strobe_lamp.enable_lamp" and spec.supports_lamp_enable
+    assert spec.lamp_enabled is None
+    await spec.set_lamp_enable(True)
+    assert spec.lamp_enabled is True
+    await spec.set_lamp_enable(False)
+    assert backend.calls == [("enable_lamp", True), ("enable_lamp", False)]
+    assert spec.lamp_enabled is False
+
+
+async def test_lamp_enable_through_pyseabreeze_continuous_strobe() -> None:
+    backend = with_features(strobe_lamp=False, continuous_strobe=True)
+    spec = Spectrometer("emission", backend, in_process=True)
+    assert spec.lamp_enable_feature == "continuous_strobe.set_enable"
+    await spec.set_lamp_enable(True)
+    assert backend.calls == [("set_enable", True)] and spec.lamp_enabled is True
+
+
+@pytest.mark.parametrize("value", [1, 0, "on", None])
+async def test_lamp_enable_needs_a_bool(value: Any) -> None:
+    backend = with_features(strobe_lamp=True, continuous_strobe=False)
+    spec = Spectrometer("emission", backend, in_process=True)
+    with pytest.raises(SpectrometerError, match=r"lamp enable .* is not a bool; pass True \(line high\) or False"):
+        await spec.set_lamp_enable(value)
+    assert backend.calls == []
+
+
+async def test_lamp_enable_refused_by_the_backend_leaves_the_state_unknown() -> None:
+    backend = with_features(strobe_lamp=True, continuous_strobe=False)
+    spec = Spectrometer("emission", backend, in_process=True)
+    await spec.set_lamp_enable(True)
+    backend.f.strobe_lamp = _Recorder(backend.calls, "enable_lamp", SeaBreezeError("Data transfer error"))  # type: ignore[attr-defined]
+    with pytest.raises(SpectrometerError) as info:
+        await spec.set_lamp_enable(False)
+    assert str(info.value) == (
+        "spectrometer 'emission' (FLAME-S, serial FLMS01234): refused lamp enable off through "
+        "strobe_lamp.enable_lamp (SeaBreezeError: Data transfer error); re-plug the spectrometer, or drive "
+        "the source's shutter from a relay"
+    )
+    assert isinstance(info.value.__cause__, SeaBreezeError)
+    assert spec.lamp_enabled is None
+
+
+async def test_simulator_lamp_enable_line_through_the_driver() -> None:
+    loop = asyncio.get_running_loop()
+    sim = SimulatedSpectrometer(loop.time, flat(1e4))
+    spec = Spectrometer("emission", sim, in_process=True)
+    assert spec.lamp_enable_feature == "strobe_lamp.enable_lamp"
+    assert sim.lamp_enabled is False and sim.lamp_changes == []
+    t0 = loop.time()
+    await spec.set_lamp_enable(True)
+    await asyncio.sleep(2.5)
+    await spec.set_lamp_enable(True)  # no change, not logged
+    await spec.set_lamp_enable(False)
+    assert sim.lamp_enabled is False
+    assert sim.lamp_changes == [(t0, True), (t0 + 2.5, False)]
+    sim.close()
+    with pytest.raises(SpectrometerError, match=r"refused lamp enable on .*SeaBreezeError: Device is closed"):
+        await spec.set_lamp_enable(True)
