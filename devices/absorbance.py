@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
-from ophyd_async.core import Array1D, AsyncStatus, StandardReadable, soft_signal_r_and_setter, soft_signal_rw
+from bluesky.protocols import Movable
+from ophyd_async.core import Array1D, AsyncStatus, Device, StandardReadable, soft_signal_r_and_setter, soft_signal_rw
 from ophyd_async.core import StandardReadableFormat as Format
 
 from labctl.devices.drivers.spectrometer import Spectrometer
@@ -148,6 +149,46 @@ def compute_absorbance(
     ok = ~masked
     out[ok] = -np.log10(s[ok] / r[ok])
     return out
+
+
+class _Frame(StandardReadable):
+    """The dark or the reference as a plan takes it: ``trigger()`` measures it, ``read()`` gives its counts."""
+
+    _probe: AbsorbanceProbe
+
+    def __init__(self, probe: AbsorbanceProbe, kind: str, name: str = "") -> None:
+        object.__setattr__(self, "_probe", probe)  # a back-reference, not a child device
+        self._kind = kind
+        with self.add_children_as_readables():
+            self.counts, self._set_counts = soft_signal_r_and_setter(Array1D[np.float64], units="counts")
+        super().__init__(name=name)
+
+    @AsyncStatus.wrap
+    async def trigger(self) -> None:
+        probe = self._probe
+        if self._kind == "dark":
+            await probe.take_dark()
+            self._set_counts(await probe.dark_counts.get_value())
+        else:
+            await probe.take_reference()
+            self._set_counts(await probe.reference_counts.get_value())
+
+
+class _Shutter(Device, Movable[bool]):
+    """The source's shutter as a plan moves it (``set(False)`` closes it, the safe state)."""
+
+    _probe: AbsorbanceProbe
+
+    def __init__(self, probe: AbsorbanceProbe, name: str = "") -> None:
+        object.__setattr__(self, "_probe", probe)  # a back-reference, not a child device
+        super().__init__(name=name)
+
+    @AsyncStatus.wrap
+    async def set(self, value: bool) -> None:
+        if value:
+            await self._probe.set_shutter(True)
+        else:
+            await self._probe.make_safe()
 
 
 class AbsorbanceProbe(StandardReadable):
@@ -255,7 +296,38 @@ class AbsorbanceProbe(StandardReadable):
             self.spectrometer_model = soft_signal_r_and_setter(
                 str, f"{spectrometer.model} {spectrometer.serial_number}"
             )[0]
+        self.dark = _Frame(self, "dark")
+        self.reference = _Frame(self, "reference")
+        self.shutter = _Shutter(self)
         super().__init__(name=name)
+
+    # -- what plans check against ---------------------------------------------------------------
+    @property
+    def integration_time_s(self) -> float:
+        """The integration time of every frame (s)."""
+        return self._integration_s
+
+    @property
+    def frames_averaged(self) -> int:
+        """Frames averaged into each spectrum."""
+        return self._averages
+
+    @property
+    def path_length_cm(self) -> float:
+        """The probe's optical path (cm)."""
+        return self._path_length_cm
+
+    @property
+    def wavelengths_nm(self) -> np.ndarray:
+        """The wavelength of each pixel (nm), read once at connect."""
+        wl, _ = self._pixels()
+        return wl
+
+    @property
+    def wavelength_range_nm(self) -> tuple[float, float]:
+        """The spectrometer's range (nm)."""
+        wl = self.wavelengths_nm
+        return float(wl.min()), float(wl.max())
 
     # -- checks -----------------------------------------------------------------------------
     def _who(self) -> str:

@@ -20,10 +20,12 @@ switches heater and stirrer off ``watchdog_s`` after the last feed and latches E
 ``check_safe()`` is the runtime interlock check: a latched error, a missing flask probe (the
 controller then heats blind: the runaway), the plate more than ``runaway_delta_c`` above the flask
 while heating (probe out of the liquid, flask out of the block), the flask above the bench limit.
-``make_safe()`` switches the heater off, sets the setpoint to 0 and stops feeding the watchdog.
-It leaves the stirrer turning, since a cooling flask is better stirred; the hotplate's own
-watchdog then stops the stirrer ``watchdog_s`` after the last feed and latches Er02, which
-:meth:`Hotplate.reset` clears before the next heating.
+``make_safe()`` (and ``hotplate.heater.set(False)``, the plans' last step) switches the heater off,
+sets the setpoint to 0, stops feeding the watchdog and sends ``RESET``, which disarms watchdog 1:
+watchdog 1 cannot be set longer than 1500 s nor switched off, so a hotplate left armed and unfed
+would latch Er02 after every run and refuse the next one.  ``RESET`` also stops the stirrer.  An
+error found latched at that moment (Er02 after labctl died mid-run: the hotplate did its job) is
+logged before it is cleared.  ``hotplate.heating()`` reads the setpoint back: 0 means nothing heats.
 """
 
 from __future__ import annotations
@@ -130,6 +132,27 @@ class HotplateTemperature(Device, Movable[float]):
             await asyncio.sleep(hp.poll_s)
 
 
+class HotplateHeater(Device, Movable[bool]):
+    """The heater switch: ``set(False)`` switches it off (the safe state); heating starts only through
+    ``hotplate.temperature.set(T)``, which checks the limits and arms the watchdog first."""
+
+    _hotplate: Hotplate
+
+    def __init__(self, hotplate: Hotplate, name: str = "") -> None:
+        object.__setattr__(self, "_hotplate", hotplate)  # a back-reference, not a child device
+        super().__init__(name=name)
+
+    @AsyncStatus.wrap
+    async def set(self, value: bool) -> None:
+        hp = self._hotplate
+        if value:
+            raise HotplateLimitError(
+                f"{hp.name}: the heater is switched on by setting a temperature (hotplate.temperature.set(T)), "
+                "which checks the limits and arms the watchdog first"
+            )
+        await hp.make_safe()
+
+
 class HotplateStirrer(Device, Movable[float]):
     """The stirrer, whose ``set(rpm)`` completes when the speed is within 5 % (at least 5 rpm) of it."""
 
@@ -172,6 +195,7 @@ class Hotplate(StandardReadable):
     :param settle_tolerance_c / settle_dwell_s: "at temperature" means within tolerance for dwell.
     :param poll_s: how often ``temperature.set()`` reads the flask while it settles.
     :param heating_rate_c_per_min: the slowest the flask should heat; sets ``set()``'s timeout.
+    :param solvent: what the flask holds (the bench file's solvent), for the plans' instructions.
     """
 
     def __init__(
@@ -185,6 +209,7 @@ class Hotplate(StandardReadable):
         settle_dwell_s: float = 60.0,
         poll_s: float = 5.0,
         heating_rate_c_per_min: float = 5.0,
+        solvent: str = "",
         name: str = "hotplate",
     ) -> None:
         if int(watchdog_s) != watchdog_s or not WATCHDOG_MIN_S <= watchdog_s <= WATCHDOG_MAX_S:
@@ -204,10 +229,12 @@ class Hotplate(StandardReadable):
         self.settle_dwell_s = settle_dwell_s
         self.poll_s = poll_s
         self.heating_rate_c_per_min = heating_rate_c_per_min
+        self.solvent = solvent
         self._heating = False
         self._feeder: asyncio.Task[None] | None = None
         self.temperature = HotplateTemperature(self)
         self.stirrer = HotplateStirrer(self)
+        self.heater = HotplateHeater(self)
         # readbacks uncached: a staged or monitored signal would put its last update in events
         with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.flask_temperature = soft_signal_r_and_setter(float, units="degC", getter=self._flask)[0]
@@ -238,6 +265,17 @@ class Hotplate(StandardReadable):
                 f"0-{self.max_temperature_c:g} °C; lower the temperature or raise max_temperature_c for this hotplate "
                 "in the bench file"
             )
+
+    def heating_time_s(self, target_c: float, from_c: float = 25.0) -> float:
+        """About how long heating the flask from ``from_c`` to ``target_c`` and settling takes (for planning)."""
+        return abs(target_c - from_c) / self.heating_rate_c_per_min * 60.0 + self.settle_dwell_s
+
+    async def heating(self) -> bool:
+        """Whether the hotplate may be heating, read back: a setpoint above 0 with no error latched."""
+        try:
+            return await self.driver.setpoint() > 0.0
+        except IkaErrorLatched:
+            return False  # a latched error switches the heater off
 
     # -- watchdog feeding ---------------------------------------------------------------------------
     @property
@@ -294,14 +332,25 @@ class Hotplate(StandardReadable):
             return f"{self.name}: over-temperature: flask at {flask:.1f} °C > bench limit {self.max_temperature_c:g} °C"
         return None
 
+    async def _reset_logged(self) -> None:
+        """``RESET`` (disarms watchdog 1), logging an error it clears."""
+        try:
+            await self.driver.setpoint()
+        except IkaErrorLatched as exc:
+            logger.warning("%s: clearing latched error Er%02d (%s)", self.name, exc.code, exc.meaning)
+        except Exception:  # an unanswered query: RESET is sent all the same
+            pass
+        await self.driver.reset()
+
     async def make_safe(self) -> None:
-        """Heater off, setpoint 0, watchdog no longer fed.  The stirrer keeps turning (see the module doc)."""
+        """Heater off, setpoint 0, watchdog no longer fed and disarmed (``RESET``; see the module doc)."""
         self._heating = False
         await self._stop_feeding()
         errors: list[str] = []
         for what, action in (
             ("STOP_1", self.driver.stop_heater),
             ("OUT_SP_1 0", lambda: self.driver.set_temperature(0)),
+            ("RESET", self._reset_logged),
         ):
             try:
                 await action()

@@ -144,6 +144,22 @@ class Transport:
 
         return await self._with_retries(exchange, what=repr(line))
 
+    async def query_frame(self, data: bytes, frame_end: Callable[[bytes], int | None]) -> bytes:
+        """Write raw ``data`` and return the reply frame: ``frame_end(buffer)`` says how long a complete
+        frame at the start of the buffer is (None: not complete yet).  For binary or length-prefixed
+        replies that no line termination delimits."""
+
+        async def exchange() -> bytes:
+            await self._flush_input()
+            await self._write(data)
+            async with asyncio.timeout(self.timeout):
+                return await self._read_frame(frame_end)
+
+        return await self._with_retries(exchange, what=repr(data))
+
+    async def _read_frame(self, frame_end: Callable[[bytes], int | None]) -> bytes:
+        raise NotImplementedError(f"{type(self).__name__} does not read binary frames")
+
     async def write(self, line: str) -> None:
         """Write ``line`` and expect no reply."""
 
@@ -229,6 +245,14 @@ class InProcessTransport(Transport):
         line, self._buffer = self._buffer[: idx + len(term)], self._buffer[idx + len(term) :]
         return line
 
+    async def _read_frame(self, frame_end: Callable[[bytes], int | None]) -> bytes:
+        n = frame_end(self._buffer)
+        if n is None:
+            await asyncio.sleep(self.timeout * 2)  # a silent instrument: let the caller's timeout fire
+            raise TimeoutError
+        frame, self._buffer = self._buffer[:n], self._buffer[n:]
+        return frame
+
 
 class SerialTransport(Transport):
     """Serial port (or ``socket://``/``loop://`` URL) through ``serial.serial_for_url``."""
@@ -309,6 +333,21 @@ class SerialTransport(Transport):
                 continue
             buf += chunk
         return buf
+
+    async def _read_frame(self, frame_end: Callable[[bytes], int | None]) -> bytes:
+        import serial
+
+        port = await self._ensure_open()
+        buf = b""
+        while (n := frame_end(buf)) is None:
+            try:
+                chunk = await asyncio.to_thread(port.read, max(1, port.in_waiting))
+            except serial.SerialException as exc:
+                raise ConnectionDropped(str(exc)) from exc
+            if not chunk:
+                await asyncio.sleep(0)
+            buf += chunk
+        return buf[:n]
 
 
 class VisaTransport(Transport):

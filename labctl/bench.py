@@ -252,6 +252,30 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
             InProcessTransport("scaler", fsim.scaler, address="sim://sr430") if fc.scaler_address else None,
             fsim.factory_responsivity(),
         )
+    synth_parts = None
+    if cfg.synthesis:
+        assert cfg.pump is not None and cfg.absorbance is not None
+        from labctl.devices.drivers.spectrometer import Spectrometer
+        from labctl.devices.transports import InProcessTransport
+
+        synth = sim.start_synthesis(
+            syringe_diameter_mm=cfg.pump.syringe_diameter_mm,
+            syringe_volume_ml=cfg.pump.syringe_volume_ml,
+            pump_address=cfg.pump.pump_address,
+            path_length_cm=cfg.absorbance.path_length_cm,
+        )
+        synth_parts = SynthesisParts(
+            InProcessTransport("pump", synth.pump, address="sim://pump", timeout=cfg.pump.timeout_s),
+            InProcessTransport(
+                "hotplate",
+                synth.hotplate,
+                address="sim://hotplate",
+                write_termination="\r\n",
+                read_termination="\r\n",
+                timeout=cfg.hotplate.timeout_s if cfg.hotplate else 2.0,
+            ),
+            Spectrometer("absorbance", synth.spectrometer, in_process=True),
+        )
     devices = await _build_devices(
         cfg,
         sim.lamp_transport,
@@ -262,6 +286,7 @@ async def _open_sim(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         parr_address=parr_address,
         person=(sim.operator_step, sim.nmr_percent),
         fluor_parts=fluor_parts,
+        synth_parts=synth_parts,
         lamp_calibration=sim.lamp_sim.calibration() if cfg.lamp.is_led else None,
     )
     notes = []
@@ -280,6 +305,55 @@ class FluorometerParts:
     spectrometer: Any
     scaler: Any
     responsivity: Any
+
+
+@dataclass
+class SynthesisParts:
+    """The synthesis flask's wires: the pump's and the hotplate's lines, the absorbance spectrometer."""
+
+    pump: Any
+    hotplate: Any
+    spectrometer: Any
+
+
+def _synthesis_devices(cfg: BenchConfig, parts: SynthesisParts) -> dict[str, Any]:
+    """The syringe pump, the hotplate under the flask and the in-situ absorbance probe."""
+    from labctl.devices.absorbance import AbsorbanceProbe
+    from labctl.devices.drivers.ika_rct import IkaRct
+    from labctl.devices.drivers.ne1000 import NE1000
+    from labctl.devices.hotplate import Hotplate
+    from labctl.devices.syringe_pump import SyringePump
+
+    pc, hc, ac = cfg.pump, cfg.hotplate, cfg.absorbance
+    assert pc is not None and hc is not None and ac is not None
+    return {
+        "pump": SyringePump(
+            NE1000(parts.pump, address=pc.pump_address, safe_mode=pc.safe_mode, name="pump"),
+            diameter_mm=pc.syringe_diameter_mm,
+            syringe_volume_ml=pc.syringe_volume_ml,
+            max_rate_ml_per_h=pc.max_rate_ml_per_h,
+            max_volume_ml=pc.max_volume_ml,
+            watchdog_s=pc.watchdog_s,
+            name="pump",
+        ),
+        "hotplate": Hotplate(
+            IkaRct(parts.hotplate, name="hotplate"),
+            max_temperature_c=hc.max_temperature_c,
+            solvent=hc.solvent,
+            watchdog_s=hc.watchdog_s,
+            runaway_delta_c=hc.runaway_delta_c,
+            name="hotplate",
+        ),
+        "absorbance": AbsorbanceProbe(
+            parts.spectrometer,
+            active_high=ac.active_high,
+            integration_time_s=ac.integration_time_s,
+            averages=ac.averages,
+            boxcar=ac.boxcar,
+            path_length_cm=ac.path_length_cm,
+            name="absorbance",
+        ),
+    }
 
 
 def read_responsivity(path: Path, wavelengths: Any) -> Any:
@@ -330,6 +404,7 @@ async def _build_devices(
     parr_address: str | None = None,
     person: tuple[Any, Any] | None = None,
     fluor_parts: FluorometerParts | None = None,
+    synth_parts: SynthesisParts | None = None,
     lamp_calibration: Any = None,
 ) -> dict[str, Any]:
     """The bench's devices on the given wires (real ports or simulators alike), connected.
@@ -422,6 +497,8 @@ async def _build_devices(
         devices["nmr"] = EnteredReading(
             operator.ask_value, prompt="PO conversion from the 1H NMR spectrum (%)", units="%", name="nmr"
         )
+    if cfg.synthesis and synth_parts is not None:
+        devices.update(_synthesis_devices(cfg, synth_parts))
     for dev in devices.values():
         await dev.connect()
     return devices
@@ -456,6 +533,26 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
             SerialTransport("scaler", fc.scaler_address, timeout=fc.timeout_s) if fc.scaler_address else None,
             responsivity,
         )
+    synth_parts = None
+    if cfg.synthesis:
+        assert cfg.pump is not None and cfg.hotplate is not None and cfg.absorbance is not None
+        from labctl.devices.drivers.spectrometer import Spectrometer
+
+        ac = cfg.absorbance
+        synth_parts = SynthesisParts(
+            SerialTransport("pump", cfg.pump.address, baudrate=cfg.pump.baudrate, timeout=cfg.pump.timeout_s),
+            SerialTransport(
+                "hotplate",
+                cfg.hotplate.address,
+                baudrate=9600,
+                bytesize=7,
+                parity="E",
+                write_termination="\r\n",
+                read_termination="\r\n",
+                timeout=cfg.hotplate.timeout_s,
+            ),
+            Spectrometer.open_seabreeze("absorbance", None if ac.spectrometer in ("", "first") else ac.spectrometer),
+        )
     if cfg.lamp.is_led:
         from labctl.devices.transports import VisaTransport
 
@@ -471,6 +568,7 @@ async def _open_real(cfg: BenchConfig, *, data_dir: Path) -> Bench:
         processor,
         export_dir,
         fluor_parts=fluor_parts,
+        synth_parts=synth_parts,
     )
     notes = []
     missing = [g for g in cfg.gc.gases if g not in processor.calibrations]
@@ -487,6 +585,8 @@ async def serve_simulators(
     lamp_port: int = 0,
     gc_port: int = 0,
     parr_port: int = 0,
+    pump_port: int = 0,
+    hotplate_port: int = 0,
     duration: float | None = None,
     echo: Any = print,
 ) -> dict[str, int]:
@@ -521,6 +621,37 @@ async def serve_simulators(
             f'max_heating_rate = "{cfg.parr.max_heating_rate_c_per_min:g} delta_degC/min"\n'
             f"automated_valves = {'true' if cfg.parr.automated_valves else 'false'}\n"
         )
+    synth_section = ""
+    synth_servers: list[Any] = []
+    if cfg.synthesis:
+        assert cfg.pump is not None and cfg.hotplate is not None
+        from labctl.sim.bench import SynthesisSim
+
+        synth = SynthesisSim(
+            _loop_clock(),
+            seed=cfg.simulation.seed,
+            syringe_diameter_mm=cfg.pump.syringe_diameter_mm,
+            syringe_volume_ml=cfg.pump.syringe_volume_ml,
+            pump_address=cfg.pump.pump_address,
+        )
+        synth_servers = [
+            await serve_simulator(synth.pump, host, pump_port),
+            await serve_simulator(synth.hotplate, host, hotplate_port),
+        ]
+        ports["pump"], ports["hotplate"] = (bound_port(srv) for srv in synth_servers)
+        echo(f"syringe pump (NE-1000, RS-232 bytes):   socket://{host}:{ports['pump']}")
+        echo(f"hotplate (IKA RCT digital, NAMUR):       socket://{host}:{ports['hotplate']}")
+        echo("the absorbance spectrometer is a USB device: it is simulated in the process that opens the bench")
+        synth_section = (
+            f'\n[pump]\naddress = "socket://{host}:{ports["pump"]}"\nsafe_mode = '
+            f"{'true' if cfg.pump.safe_mode else 'false'}\n"
+            f'syringe_volume = "{cfg.pump.syringe_volume_ml:g} mL"\n'
+            f'syringe_diameter = "{cfg.pump.syringe_diameter_mm:g} mm"\n'
+            f'max_rate = "{cfg.pump.max_rate_ml_per_h:g} mL/h"\n'
+            f'\n[hotplate]\naddress = "socket://{host}:{ports["hotplate"]}"\nsolvent = "{cfg.hotplate.solvent}"\n'
+            f'solvent_boiling_point = "{cfg.hotplate.solvent_boiling_point_c:g} degC"\n'
+            f'max_temperature = "{cfg.hotplate.max_temperature_c:g} degC"\n'
+        )
     if cfg.lamp.is_led:
         lamp_address = f"TCPIP::{host}::{ports['lamp']}::SOCKET"
         calibration = ", ".join(f'["{a:g} A", "{w * 1e3:.4g} mW"]' for a, w in lamp_sim.calibration())
@@ -544,7 +675,7 @@ async def serve_simulators(
         + lamp_section
         + f'[gc]\ntrigger_address = "socket://{host}:{ports["gc"]}"\nexport_dir = "{export_dir}"\n'
         f'run_time = "{cfg.gc.run_time_s:g} s"\nloop_volume = "{cfg.gc.loop_volume_ml:g} mL"\n\n'
-        f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n' + parr_section
+        f'[reactor]\nheadspace_volume = "{cfg.reactor.headspace_volume_ml:g} mL"\n' + parr_section + synth_section
     )
     echo("serving; Ctrl-C to stop")
     try:
@@ -555,9 +686,21 @@ async def serve_simulators(
     finally:
         lamp_srv.close()
         gc_srv.close()
+        for srv in synth_servers:
+            srv.close()
         if parr_server is not None:
             await parr_server.close()
     return ports
+
+
+def _loop_clock() -> Any:
+    """A clock reading whichever asyncio loop is running when it is called."""
+    import asyncio
+
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    return now
 
 
 def simulated_response(experiment: str) -> Any:

@@ -1110,6 +1110,8 @@ def sim_serve(
     lamp_port: int = 0,
     gc_port: int = 0,
     parr_port: int = 0,
+    pump_port: int = 0,
+    hotplate_port: int = 0,
     data_dir: DataDirOpt = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
 ) -> None:
@@ -1131,6 +1133,8 @@ def sim_serve(
                 lamp_port=lamp_port,
                 gc_port=gc_port,
                 parr_port=parr_port,
+                pump_port=pump_port,
+                hotplate_port=hotplate_port,
                 duration=duration,
                 echo=typer.echo,
             )

@@ -36,6 +36,22 @@ Example::
     max_heating_rate = "5 delta_degC/min"
     automated_valves = false            # no relay valves: the operator charges and vents
 
+    [pump]                              # optional, with [hotplate] and [absorbance]: the synthesis flask
+    address = "/dev/ttyUSB2"            # New Era NE-1000, RS-232 8N1 (baudrate 19200 by default)
+    syringe_volume = "10 mL"
+    syringe_diameter = "14.5 mm"
+    max_rate = "20 mL/h"
+
+    [hotplate]
+    address = "/dev/ttyUSB3"            # IKA RCT digital, NAMUR over RS-232 7E1
+    solvent = "1-octadecene"
+    solvent_boiling_point = "315 degC"
+    max_temperature = "300 degC"        # below the solvent's boiling point and the plate's 310 degC
+
+    [absorbance]
+    spectrometer = "first"              # Ocean Insight spectrometer; the source's shutter on its Lamp Enable line
+    path_length = "0.2 cm"              # a transmission dip probe: twice its gap
+
 Every value is checked as it is read: quantities are finite and within a plausible range for
 what they are (the range is in the refusal), limits are > 0 and within the instrument's own
 rating (:data:`ORIEL_MAX_POWER_W`, the DC2200's 10 A, :data:`PARR_MAX_PRESSURE_BAR`,
@@ -131,6 +147,36 @@ SECTION_KEYS: dict[str, frozenset[str]] = {
         }
     ),
     "fluorometer.grating": frozenset({"number", "lines_per_mm", "range", "dispersion"}),
+    "pump": frozenset(
+        {
+            "driver",
+            "address",
+            "baudrate",
+            "pump_address",
+            "safe_mode",
+            "watchdog",
+            "syringe_volume",
+            "syringe_diameter",
+            "max_rate",
+            "max_volume",
+            "timeout",
+        }
+    ),
+    "hotplate": frozenset(
+        {
+            "driver",
+            "address",
+            "max_temperature",
+            "solvent",
+            "solvent_boiling_point",
+            "watchdog",
+            "runaway_delta",
+            "timeout",
+        }
+    ),
+    "absorbance": frozenset(
+        {"spectrometer", "shutter", "active_high", "integration_time", "averages", "boxcar", "path_length"}
+    ),
 }
 BAUDRATES = (300, 921_600)
 
@@ -140,6 +186,10 @@ class BenchError(ValueError):
 
 
 ARC_DRIVERS = ("oriel-69907", "oriel-69911", "oriel-69920")
+PUMP_DRIVERS = ("ne1000",)
+HOTPLATE_DRIVERS = ("ika-rct-digital",)
+SHUTTER_LINES = ("lamp-enable",)  # the spectrometer's Lamp Enable output drives the source's TTL shutter
+IKA_MAX_SETPOINT_C = 310.0  # OUT_SP_1 takes 0-310 °C (PROTOCOLS.md, IKA RCT digital)
 LED_DRIVERS = ("thorlabs-dc2200",)
 
 
@@ -221,6 +271,50 @@ class FluorometerConfig:
 
 
 @dataclass(frozen=True)
+class PumpConfig:
+    """A syringe pump (New Era NE-1000 family, RS-232) with the syringe in it and its limits."""
+
+    address: str
+    syringe_volume_ml: float
+    syringe_diameter_mm: float
+    max_rate_ml_per_h: float
+    max_volume_ml: float
+    driver: str = "ne1000"
+    baudrate: int = 19200
+    pump_address: int = 0
+    safe_mode: bool = True
+    watchdog_s: float = 30.0
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class HotplateConfig:
+    """A heated flask on an IKA RCT digital hotplate (NAMUR over RS-232 7E1) and its limits."""
+
+    address: str
+    max_temperature_c: float
+    solvent: str
+    solvent_boiling_point_c: float
+    driver: str = "ika-rct-digital"
+    watchdog_s: float = 60.0
+    runaway_delta_c: float = 80.0
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class AbsorbanceConfig:
+    """In-situ absorbance: the array spectrometer, the source's shutter line and the dip probe."""
+
+    spectrometer: str  # "sim", a serial number, or "first"
+    shutter: str = "lamp-enable"
+    active_high: bool = True
+    integration_time_s: float = 0.02
+    averages: int = 10
+    boxcar: int = 0
+    path_length_cm: float = 0.2
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     catalyst: str = "Co2+:(CdSe)13 network"
     leak_rate_ml_per_h: float = 0.0
@@ -237,6 +331,14 @@ class BenchConfig:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     parr: ParrConfig | None = None
     fluorometer: FluorometerConfig | None = None
+    pump: PumpConfig | None = None
+    hotplate: HotplateConfig | None = None
+    absorbance: AbsorbanceConfig | None = None
+
+    @property
+    def synthesis(self) -> bool:
+        """True when the bench has the synthesis flask: pump, hotplate and in-situ absorbance."""
+        return self.pump is not None and self.hotplate is not None and self.absorbance is not None
 
     @property
     def simulated(self) -> bool:
@@ -253,6 +355,9 @@ class BenchConfig:
             and self.gc.trigger_address == SIM
             and (self.parr is None or self.parr.address == SIM)
             and (self.fluorometer is None or self.fluorometer.monochromator_address == SIM)
+            and (self.pump is None or self.pump.address == SIM)
+            and (self.hotplate is None or self.hotplate.address == SIM)
+            and (self.absorbance is None or self.absorbance.spectrometer == SIM)
         )
 
     def limits(self) -> dict[str, str]:
@@ -273,6 +378,23 @@ class BenchConfig:
                     "parr_max_heating_rate": f"{self.parr.max_heating_rate_c_per_min:g} degC/min",
                 }
                 if self.parr
+                else {}
+            ),
+            **(
+                {
+                    "pump_max_rate": f"{self.pump.max_rate_ml_per_h:g} mL/h",
+                    "pump_max_volume": f"{self.pump.max_volume_ml:g} mL",
+                    "syringe": f"{self.pump.syringe_volume_ml:g} mL, {self.pump.syringe_diameter_mm:g} mm",
+                }
+                if self.pump
+                else {}
+            ),
+            **(
+                {
+                    "hotplate_max_temperature": f"{self.hotplate.max_temperature_c:g} degC",
+                    "solvent": f"{self.hotplate.solvent} (boils at {self.hotplate.solvent_boiling_point_c:g} degC)",
+                }
+                if self.hotplate
                 else {}
             ),
         }
@@ -417,7 +539,9 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
     sim = _table(data, "simulation", origin, required=False)
     unknown = sorted(set(data) - {s for s in SECTION_KEYS if "." not in s})
     if unknown:
-        sections = ", ".join(("bench", "lamp", "gc", "reactor", "parr", "fluorometer", "simulation"))
+        sections = ", ".join(
+            ("bench", "lamp", "gc", "reactor", "parr", "fluorometer", "pump", "hotplate", "absorbance", "simulation")
+        )
         raise BenchError(
             f"{origin}: unknown section {', '.join(f'[{u}]' for u in unknown)}; the sections are: {sections}"
         )
@@ -568,9 +692,24 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
                 "below it before venting)"
             )
     fluor_cfg = _parse_fluorometer(_table(data, "fluorometer", origin), origin) if "fluorometer" in data else None
+    pump_cfg = _parse_pump(_table(data, "pump", origin), origin) if "pump" in data else None
+    hotplate_cfg = _parse_hotplate(_table(data, "hotplate", origin), origin) if "hotplate" in data else None
+    absorbance_cfg = _parse_absorbance(_table(data, "absorbance", origin), origin) if "absorbance" in data else None
+    synthesis = [s for s in ("pump", "hotplate", "absorbance") if s in data]
+    if synthesis and len(synthesis) < 3:
+        missing = [s for s in ("pump", "hotplate", "absorbance") if s not in data]
+        raise BenchError(
+            f"{origin}: the synthesis flask needs [pump], [hotplate] and [absorbance] together; "
+            f"{', '.join(f'[{s}]' for s in missing)} missing (see labctl/benches/sim-synthesis.toml)"
+        )
     addresses = [lamp_cfg.address, gc_cfg.trigger_address] + ([parr_cfg.address] if parr_cfg else [])
     if fluor_cfg is not None:
         addresses.append(fluor_cfg.monochromator_address)
+    for part in (pump_cfg, hotplate_cfg):
+        if part is not None:
+            addresses.append(part.address)
+    if absorbance_cfg is not None:
+        addresses.append(absorbance_cfg.spectrometer)
     for what, addr in (
         ("[lamp] address", lamp_cfg.address),
         ("[gc] trigger_address", gc_cfg.trigger_address),
@@ -587,6 +726,9 @@ def parse_bench(data: dict[str, Any], *, origin: str = "<bench>", path: Path | N
         simulation=sim_cfg,
         parr=parr_cfg,
         fluorometer=fluor_cfg,
+        pump=pump_cfg,
+        hotplate=hotplate_cfg,
+        absorbance=absorbance_cfg,
         _simulated=simulated,
     )
     return cfg
@@ -631,6 +773,117 @@ def _parse_fluorometer(f: dict[str, Any], origin: str) -> FluorometerConfig:
     if not lo < hi:
         raise BenchError(f"{origin}: [fluorometer.grating] range {lo:g}-{hi:g} nm must be increasing")
     return cfg
+
+
+def _parse_pump(p: dict[str, Any], origin: str) -> PumpConfig:
+    from labctl.devices.drivers.ne1000 import rate_range_ml_per_h
+
+    driver = str(p.get("driver", "ne1000"))
+    if driver not in PUMP_DRIVERS:
+        raise BenchError(f"{origin}: [pump] driver={driver!r} is not known; use one of {', '.join(PUMP_DRIVERS)}")
+    syringe_ml = _q("pump", p, "syringe_volume", "mL", example="10 mL", within=("0.01 mL", "200 mL"))
+    diameter = _q("pump", p, "syringe_diameter", "mm", example="14.5 mm", within=("0.1 mm", "50 mm"))
+    lo, hi = rate_range_ml_per_h(diameter)
+    max_rate = _limit(
+        "pump",
+        p,
+        "max_rate",
+        "mL/h",
+        maximum=hi,
+        rating=f"the most an NE-1000 gives with a {diameter:g} mm syringe",
+        example="20 mL/h",
+    )
+    max_volume = _limit(
+        "pump",
+        p,
+        "max_volume",
+        "mL",
+        f"{syringe_ml:g} mL",
+        maximum=syringe_ml,
+        rating=f"the syringe's {syringe_ml:g} mL",
+        example=f"{syringe_ml:g} mL",
+    )
+    if max_rate < lo:
+        raise BenchError(
+            f"{origin}: [pump] max_rate={p.get('max_rate')!r} is below the {lo:.3g} mL/h an NE-1000 can give "
+            f"with a {diameter:g} mm syringe; give max_rate at least {lo:.3g} mL/h or use a narrower syringe"
+        )
+    cfg = PumpConfig(
+        address=str(p.get("address", "")),
+        syringe_volume_ml=syringe_ml,
+        syringe_diameter_mm=diameter,
+        max_rate_ml_per_h=max_rate,
+        max_volume_ml=max_volume,
+        driver=driver,
+        baudrate=_int("pump", p, "baudrate", 19200, *BAUDRATES),
+        pump_address=_int("pump", p, "pump_address", 0, 0, 99),
+        safe_mode=_bool("pump", p, "safe_mode", True),
+        watchdog_s=_q("pump", p, "watchdog", "s", "30 s", within=("1 s", "255 s")),
+        timeout_s=_q("pump", p, "timeout", "s", "1 s", within=("0.05 s", "1 min")),
+    )
+    if not cfg.address:
+        raise BenchError(f'{origin}: [pump] address is empty; give a port, socket:// URL, or "sim"')
+    return cfg
+
+
+def _parse_hotplate(h: dict[str, Any], origin: str) -> HotplateConfig:
+    driver = str(h.get("driver", "ika-rct-digital"))
+    if driver not in HOTPLATE_DRIVERS:
+        raise BenchError(
+            f"{origin}: [hotplate] driver={driver!r} is not known; use one of {', '.join(HOTPLATE_DRIVERS)}"
+        )
+    boiling = _q("hotplate", h, "solvent_boiling_point", "degC", example="315 degC", within=("30 degC", "500 degC"))
+    max_t = _limit(
+        "hotplate",
+        h,
+        "max_temperature",
+        "degC",
+        maximum=IKA_MAX_SETPOINT_C,
+        rating="the IKA RCT digital's highest setpoint",
+        example="300 degC",
+    )
+    solvent = str(h.get("solvent", "")).strip()
+    if not solvent:
+        raise BenchError(
+            f'{origin}: [hotplate] solvent is empty; name the flask\'s solvent, e.g. solvent = "1-octadecene"'
+        )
+    if not max_t < boiling:
+        raise BenchError(
+            f"{origin}: [hotplate] max_temperature {max_t:g} degC is not below the boiling point of {solvent} "
+            f"({boiling:g} degC); give max_temperature below {boiling:g} degC (at least 10 degC below is usual)"
+        )
+    cfg = HotplateConfig(
+        address=str(h.get("address", "")),
+        max_temperature_c=max_t,
+        solvent=solvent,
+        solvent_boiling_point_c=boiling,
+        driver=driver,
+        watchdog_s=_q("hotplate", h, "watchdog", "s", "60 s", within=("20 s", "1500 s")),
+        runaway_delta_c=_q(
+            "hotplate", h, "runaway_delta", "delta_degC", "80 delta_degC", within=("5 delta_degC", "300 delta_degC")
+        ),
+        timeout_s=_q("hotplate", h, "timeout", "s", "2 s", within=("0.05 s", "1 min")),
+    )
+    if not cfg.address:
+        raise BenchError(f'{origin}: [hotplate] address is empty; give a port, socket:// URL, or "sim"')
+    return cfg
+
+
+def _parse_absorbance(a: dict[str, Any], origin: str) -> AbsorbanceConfig:
+    shutter = str(a.get("shutter", "lamp-enable"))
+    if shutter not in SHUTTER_LINES:
+        raise BenchError(
+            f"{origin}: [absorbance] shutter={shutter!r} is not known; use one of {', '.join(SHUTTER_LINES)}"
+        )
+    return AbsorbanceConfig(
+        spectrometer=str(a.get("spectrometer", "first")),
+        shutter=shutter,
+        active_high=_bool("absorbance", a, "active_high", True),
+        integration_time_s=_q("absorbance", a, "integration_time", "s", "20 ms", within=("1 ms", "10 s")),
+        averages=_int("absorbance", a, "averages", 10, 1, 1000),
+        boxcar=_int("absorbance", a, "boxcar", 0, 0, 50),
+        path_length_cm=_q("absorbance", a, "path_length", "cm", "0.2 cm", within=("0.01 cm", "10 cm")),
+    )
 
 
 def packaged_benches() -> list[str]:

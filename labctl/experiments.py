@@ -41,6 +41,7 @@ _UNIT_TEXT: dict[str | None, str] = {
     "degC": "°C",
     "delta_degC/min": "°C/min",
     "percent": "%",
+    "mL/h": "mL/h",
 }
 
 
@@ -701,6 +702,149 @@ RECYCLE = Experiment(
 )
 
 
+# -- cluster growth and suprastructure assembly (the synthesis flask) ---------------------------------
+def _flask_devices(bench: Any) -> dict[str, Any]:
+    d = bench.devices
+    if not all(k in d for k in ("pump", "hotplate", "absorbance")):
+        raise ParameterError(
+            f"bench {bench.config.name!r} has no synthesis flask; use --bench sim-synthesis, or add [pump], "
+            "[hotplate] and [absorbance] sections to the bench file"
+        )
+    return d
+
+
+def _growth_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = dict(kwargs)
+    if "stop_when_narrowing_stops" in kwargs:
+        kwargs["stop_when_narrowing_stops"] = kwargs["stop_when_narrowing_stops"] == "yes"
+    return kwargs
+
+
+def _build_growth(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from labctl.plans.cluster_growth import cluster_growth
+
+    d = _flask_devices(bench)
+    return cluster_growth(
+        d["pump"], d["hotplate"], d["absorbance"], d["operator"], d["clock"], **_growth_kwargs(kwargs)
+    )
+
+
+def _check_growth(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    from labctl.plans.cluster_growth import check_growth, cluster_growth
+
+    d = _flask_devices(bench)
+    return run_check(check_growth, cluster_growth, (d["pump"], d["hotplate"], d["absorbance"]), _growth_kwargs(kwargs))
+
+
+def _spectra(start: Mapping[str, Any], tables: Tables, stream: str = "primary") -> tuple[Any, Any, Any]:
+    """Times (s), wavelengths (nm) and the absorbance spectra (one row per spectrum) of a flask run."""
+    rows = tables.get(stream, {})
+    spectra = rows.get("absorbance-absorbance")
+    if spectra is None or len(spectra) == 0:
+        raise ValueError("this run has no absorbance spectrum (it ended before the first one)")
+    wavelengths = np.asarray(start["wavelengths_nm"], dtype=float)
+    return np.asarray(rows["clock-elapsed"], dtype=float), wavelengths, np.asarray(spectra, dtype=float)
+
+
+def _analyze_growth(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.analysis.growth import growth_figures, growth_traces, material_of
+
+    times, wavelengths, spectra = _spectra(start, tables)
+    injected = tables["primary"].get("pump-dispensed")
+    traces = growth_traces(times, wavelengths, spectra, material=material_of(str(start.get("precursor", ""))))
+    figures = dict(growth_figures(traces, injected_ml=None if injected is None else np.asarray(injected, dtype=float)))
+    target = start.get("target_nm")
+    if target is not None:
+        peak = figures.get("first_exciton_nm")
+        figures["reached_target"] = bool(peak is not None and math.isfinite(peak) and peak >= float(target))
+    return figures
+
+
+def _build_assembly(bench: Any, kwargs: dict[str, Any]) -> Any:
+    from labctl.plans.cluster_growth import ss_assembly
+
+    d = _flask_devices(bench)
+    return ss_assembly(d["hotplate"], d["absorbance"], d["operator"], d["clock"], **kwargs)
+
+
+def _check_assembly(bench: Any, kwargs: dict[str, Any]) -> list[str]:
+    from labctl.plans.cluster_growth import check_assembly, ss_assembly
+
+    d = _flask_devices(bench)
+    return run_check(check_assembly, ss_assembly, (d["hotplate"], d["absorbance"]), kwargs)
+
+
+def _analyze_assembly(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
+    from labctl.analysis.growth import assembly_figures, assembly_traces
+
+    times, wavelengths, spectra = _spectra(start, tables)
+    return dict(assembly_figures(assembly_traces(times, wavelengths, spectra)))
+
+
+CLUSTER_GROWTH = Experiment(
+    name="cluster-growth",
+    summary="Clusters grown by slow injection into a hot flask, followed by in-situ absorbance: peak and width",
+    params=(
+        Param("precursor", "precursor", None, "InAs amorphous cluster", "what the syringe holds"),
+        Param(
+            "injection_rate",
+            "injection_rate_ml_per_h",
+            "mL/h",
+            "2mL/h",
+            "injection rate (within the syringe's range)",
+            within=("0.001 mL/h", "2000 mL/h"),
+        ),
+        Param("injection_volume", "injection_volume_ml", "mL", "10mL", "volume to inject", within=("1 uL", "200 mL")),
+        Param("temperature", "temperature_c", "degC", "280degC", "flask temperature", within=("20 degC", "350 degC")),
+        Param("spectrum_interval", "spectrum_interval_s", "s", "30s", "time between spectra", within=("1 s", "1 h")),
+        Param("solvent_volume", "solvent_volume_ml", "mL", "10mL", "solvent in the flask", within=("1 mL", "500 mL")),
+        Param("stir", "stir_rpm", "rpm", "600rpm", "stirring speed", within=("0 rpm", "1500 rpm")),
+        Param(
+            "target",
+            "target_nm",
+            "nm",
+            None,
+            "stop when the first exciton reaches this wavelength",
+            within=("200 nm", "1100 nm"),
+        ),
+        Param(
+            "stop_when_narrowing_stops",
+            "stop_when_narrowing_stops",
+            None,
+            "no",
+            "stop the injection when the peak stops narrowing",
+            choices=("yes", "no"),
+        ),
+        Param("hold_after", "hold_after_s", "s", "0s", "spectra after the injection ends", within=("0 s", "7 d")),
+        Param("sample", "sample", None, "", "sample label"),
+        Param("operator", "operator_name", None, "", "who ran it"),
+    ),
+    build=_build_growth,
+    analyze=_analyze_growth,
+    check=_check_growth,
+)
+
+SS_ASSEMBLY = Experiment(
+    name="ss-assembly",
+    summary="Magic-sized clusters held at ~120 °C assemble into suprastructures: MSC peaks and scattering",
+    params=(
+        Param("sample", "sample", None, "Mn:(CdSe)13 MSC", "the clusters added to the hot solvent"),
+        Param(
+            "temperature", "temperature_c", "degC", "120degC", "assembly temperature", within=("20 degC", "350 degC")
+        ),
+        Param("duration", "duration_s", "s", "2h", "time at temperature", within=("1 min", "7 d")),
+        Param("spectrum_interval", "spectrum_interval_s", "s", "60s", "time between spectra", within=("1 s", "1 h")),
+        Param("solvent_volume", "solvent_volume_ml", "mL", "10mL", "solvent in the flask", within=("1 mL", "500 mL")),
+        Param("stir", "stir_rpm", "rpm", "300rpm", "stirring speed", within=("0 rpm", "1500 rpm")),
+        Param("cool_to", "cool_to_c", "degC", "40degC", "end when cooled below", within=("20 degC", "200 degC")),
+        Param("operator", "operator_name", None, "", "who ran it"),
+    ),
+    build=_build_assembly,
+    analyze=_analyze_assembly,
+    check=_check_assembly,
+)
+
+
 def split_runs(docs: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
     """The documents of each run, in order, from a stream holding several runs."""
     runs: list[list[tuple[str, dict[str, Any]]]] = []
@@ -1166,5 +1310,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         PLQY,
         PHOTOSTABILITY,
         PL_DECAY,
+        CLUSTER_GROWTH,
+        SS_ASSEMBLY,
     )
 }

@@ -298,6 +298,29 @@ class Session:
                 return None
 
             hazards.append(Hazard("parr", parr.check_safe, parr.make_safe, lambda: parr.live, parr_cold))
+        pump = self.bench.devices.get("pump")
+        if pump is not None:
+
+            async def pump_stopped() -> str | None:
+                return None if not await pump.pumping() else f"{pump.name}: still pumping after STP"
+
+            hazards.append(Hazard("pump", pump.check_safe, pump.make_safe, lambda: pump.live, pump_stopped))
+        hotplate = self.bench.devices.get("hotplate")
+        if hotplate is not None:
+
+            async def heater_off() -> str | None:
+                return None if not await hotplate.heating() else f"{hotplate.name}: heater still on after STOP_1"
+
+            hazards.append(
+                Hazard("hotplate", hotplate.check_safe, hotplate.make_safe, lambda: hotplate.live, heater_off)
+            )
+        absorbance = self.bench.devices.get("absorbance")
+        if absorbance is not None:
+
+            async def source_shuttered() -> str | None:
+                return None if not await absorbance.shutter_open.get_value() else f"{absorbance.name}: shutter open"
+
+            hazards.append(Hazard("source", _all_well, absorbance.make_safe, lambda: False, source_shuttered))
         fluor = self.bench.devices.get("fluor")
         if fluor is not None:
             from labctl.devices.fluorometer import ShutterState

@@ -40,6 +40,8 @@ _ARG_UNITS = {
     "pa": "Pa",
     "percent": "%",
     "mol_per_l": "mol/L",
+    "ml_per_h": "mL/h",
+    "mev": "meV",
 }
 
 
@@ -52,6 +54,7 @@ _PINT_UNITS = {
     "umol": "umol",
     "percent": "percent",
     "mol_per_l": "mol/L",
+    "ml_per_h": "mL/h",
 }
 
 

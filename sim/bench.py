@@ -25,8 +25,12 @@ from labctl.devices.transports import InProcessTransport
 from labctl.sim.instruments.dc2200 import DC2200Simulator
 from labctl.sim.instruments.fluorometer import FluorometerSim, build_fluorometer_sim
 from labctl.sim.instruments.gc import GcSimulator
+from labctl.sim.instruments.ika_rct import IkaRctSimulator
+from labctl.sim.instruments.ne1000 import NE1000Simulator
 from labctl.sim.instruments.oriel_lamp import OrielLampSimulator
 from labctl.sim.instruments.parr4848 import ParrControllerSimulator, ParrServer, ParrVessel, serve_parr
+from labctl.sim.instruments.probe_optics import ProbeOptics
+from labctl.sim.instruments.spectrometer import SimulatedSpectrometer
 from labctl.sim.physics.cycloaddition import CycloadditionReaction, suprastructure_catalyst
 from labctl.sim.physics.cycloaddition import find_catalyst as find_cyclo_catalyst
 from labctl.sim.physics.photoreactor import (
@@ -72,6 +76,7 @@ class SimBench:
     parr_controller: ParrControllerSimulator | None = None
     parr_server: ParrServer | None = None
     fluorometer: FluorometerSim | None = None
+    synthesis: SynthesisSim | None = None
     seed: int = 0  # the bench file's simulation seed, for a loaded cycloaddition's noise and each sample's scatter
     _recovered: bool = False  # a recycled catalyst is in the vessel: the next load keeps it
     _sample_rng: np.random.Generator | None = None  # made from ``seed`` at the first loaded sample
@@ -80,6 +85,28 @@ class SimBench:
         """Make the fluorometer's simulators (monochromator, spectrometer, scaler) on this loop's clock."""
         self.fluorometer = build_fluorometer_sim(_deferred_loop_clock(), **kwargs)
         return self.fluorometer
+
+    def start_synthesis(
+        self,
+        *,
+        syringe_diameter_mm: float,
+        syringe_volume_ml: float,
+        pump_address: int = 0,
+        safety_temperature_c: float = 320.0,
+        path_length_cm: float = 0.2,
+    ) -> SynthesisSim:
+        """Make the synthesis flask's simulators (pump, hotplate, spectrometer behind a dip probe) on the
+        loop's clock; the flask holds only solvent until a plan's loading step puts a precursor in."""
+        self.synthesis = SynthesisSim(
+            _deferred_loop_clock(),
+            seed=self.seed,
+            syringe_diameter_mm=syringe_diameter_mm,
+            syringe_volume_ml=syringe_volume_ml,
+            pump_address=pump_address,
+            safety_temperature_c=safety_temperature_c,
+            path_length_cm=path_length_cm,
+        )
+        return self.synthesis
 
     async def start_parr(self, *, volume_ml: float = 150.0, high_limit_pressure_bar: float | None = None) -> str:
         """Make the Parr vessel and controller and serve them over Modbus RTU on loopback; return the URL.
@@ -133,6 +160,8 @@ class SimBench:
             return
         if self.fluorometer is not None and self.fluorometer.operator_step(step):
             return
+        if self.synthesis is not None and self.synthesis.operator_step(step):
+            return
         if step.key.startswith("gc_standard:") and step.value is not None:
             self.gc_sim.load_standard(step.key.split(":", 1)[1], float(step.value))
             return
@@ -175,6 +204,10 @@ class SimBench:
                 donor_mol_per_l=given["donor_mol_per_l"],
                 ph=given["ph"],
             )
+        elif where in ("flask", "clusters"):
+            if self.synthesis is None:
+                raise RuntimeError("this simulated bench has no synthesis flask")
+            self.synthesis.load(where, sample)
         elif where == "fluorometer":
             if sample.get("sample"):
                 self.load_film(str(sample["sample"]))
@@ -248,6 +281,84 @@ class SimBench:
         if self.fluorometer is None:
             raise RuntimeError("this simulated bench has no fluorometer")
         self.fluorometer.load_film(name)
+
+
+class SynthesisSim:
+    """The synthesis flask's simulators: the syringe pump, the hotplate and the flask on it, and the
+    spectrometer reading the dip probe.  The growth model in the flask is driven by the pump's
+    delivered volume and the hotplate's flask temperature, both exact at any instant; the flask
+    holds only solvent until a plan's loading step puts a precursor in."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        seed: int,
+        syringe_diameter_mm: float,
+        syringe_volume_ml: float,
+        pump_address: int = 0,
+        safety_temperature_c: float = 320.0,
+        path_length_cm: float = 0.2,
+    ) -> None:
+        self.clock = clock
+        self.seed = seed
+        self.flask: Any = None  # a GrowthFlask or SuprastructureFlask once loaded
+        self.pump = NE1000Simulator(
+            clock, address=pump_address, diameter_mm=syringe_diameter_mm, syringe_volume_ml=syringe_volume_ml
+        )
+        self.hotplate = IkaRctSimulator(clock, safety_temperature_c=safety_temperature_c)
+        self.optics = ProbeOptics(absorbance=self.absorbance, lamp_on=self.lamp_on, path_length_cm=path_length_cm)
+        self.spectrometer = SimulatedSpectrometer(
+            clock,
+            self.optics.photons,
+            model="HR2000+ES",
+            serial_number="HR2B0ABS",
+            wavelength_range_nm=(200.0, 1100.0),
+            seed=seed + 300,
+        )
+
+    def absorbance(self, t: float, wavelengths_nm: np.ndarray) -> np.ndarray:
+        """The flask's absorbance per cm at time ``t`` (none for the solvent alone)."""
+        if self.flask is None:
+            return np.zeros_like(wavelengths_nm, dtype=float)
+        return np.asarray(self.flask.absorbance(t, wavelengths_nm), dtype=float)
+
+    def lamp_on(self) -> bool:
+        """The source's shutter, driven by the spectrometer's Lamp Enable line."""
+        return bool(self.spectrometer.lamp_enabled)
+
+    def load(self, where: str, sample: Mapping[str, Any]) -> None:
+        """A plan's loading step: solvent (and the precursor in the syringe) into the flask, or the
+        clusters into the hot solvent."""
+        from labctl.sim.physics.growth import GrowthFlask, SuprastructureFlask
+
+        now = self.clock()
+        if where == "flask":
+            precursor = sample.get("precursor")
+            if not precursor:
+                self.flask = None
+                return
+            v0 = self.pump.infused_ml(now)
+            pump = self.pump
+            self.flask = GrowthFlask(
+                precursor=str(precursor),
+                supply_ml=lambda t: pump.infused_ml(t) - v0,
+                temperature_c=self.hotplate.flask_temperature_c,
+                t0=now,
+                solvent_volume_ml=float(sample.get("solvent_volume_ml", 10.0)),
+                seed=self.seed,
+            )
+        elif where == "clusters":
+            self.flask = SuprastructureFlask(
+                sample=str(sample["sample"]),
+                temperature_c=self.hotplate.flask_temperature_c,
+                t0=now,
+                seed=self.seed,
+            )
+
+    def operator_step(self, step: HandStep) -> bool:
+        """Hand steps at the flask (cooling is left to the hotplate simulator's own physics)."""
+        return step.key == "cool"
 
 
 def build_models(

@@ -744,6 +744,14 @@ class Sizing:
     note: str
 
 
+MATERIALS = ("InAs", "InP", "CdSe", "ZnSe")
+
+
+def material_of(precursor: str) -> str:
+    """The semiconductor a precursor's name says it grows ("InAs amorphous cluster" -> InAs), or ""."""
+    return next((m for m in MATERIALS if m.lower() in precursor.lower()), "")
+
+
 def diameter_nm(material: str, first_exciton_nm: float) -> Sizing:
     """Nanocrystal diameter from the first-exciton wavelength; see the module docstring for the curves."""
     name = material.strip()

@@ -81,6 +81,12 @@ BENCH_SET = frozenset(
         "co2_supply",
         "excitation",
         "interval",
+        "injection_rate",
+        "injection_volume",
+        "spectrum_interval",
+        "target",
+        "stop_when_narrowing_stops",
+        "hold_after",
     }
 )
 
@@ -95,6 +101,9 @@ FIGURE_UNITS: dict[str, str] = {
     "retention_percent": "percent",
     "half_life_h": "h",
     "plqy_percent": "percent",
+    "fwhm_mev": "meV",
+    "min_fwhm_mev": "meV",
+    "first_exciton_nm": "nm",
 }
 
 # The figures each experiment reports that a campaign can optimise or constrain.
@@ -104,6 +113,7 @@ OBJECTIVE_FIGURES: dict[str, tuple[str, ...]] = {
     "co2-cycloaddition": ("conversion", "conversion_percent", "ton", "tof", "po_converted_mmol"),
     "photostability": ("retention_percent", "half_life_h", "stable_fraction", "bleach_rate_per_h"),
     "plqy": ("plqy_percent",),
+    "cluster-growth": ("fwhm_mev", "first_exciton_nm", "reached_target", "min_fwhm_mev", "second_population"),
 }
 
 

@@ -57,6 +57,16 @@ FIGURE_UNITS: dict[str, str] = {
     "peak_nm": "nm",
     "fwhm_nm": "nm",
     "excitation_peak_nm": "nm",
+    "first_exciton_nm": "nm",
+    "fwhm_mev": "meV",
+    "first_exciton_shift_nm": "nm",
+    "min_fwhm_mev": "meV",
+    "min_fwhm_time_s": "s",
+    "diameter_nm": "nm",
+    "second_population_time_s": "s",
+    "injected_ml": "mL",
+    "ripening_time_s": "s",
+    "red_band_nm": "nm",
 }
 AS_PERCENT = frozenset({"retention_30min", "stable_fraction", "plqy_err", "absorbed_fraction", "fractions"})
 # report.md labels of the figures printed as percentages (the PL labels name them fractions)
@@ -280,6 +290,31 @@ def plot_recycling(path: Path, conversions: list[float], title: str) -> Path:
 
 
 LABELS: dict[str, dict[str, str]] = {
+    "cluster-growth": {
+        "first_exciton_nm": "first exciton at the end (nm)",
+        "fwhm_mev": "its width, FWHM (meV)",
+        "first_exciton_shift_nm": "red shift over the run (nm)",
+        "min_fwhm_mev": "narrowest width (meV)",
+        "min_fwhm_time_s": "reached at (s)",
+        "diameter_nm": "diameter from the sizing curve (nm)",
+        "sizing_note": "sizing",
+        "second_population": "second population",
+        "second_population_time_s": "second population first seen at (s)",
+        "reached_target": "target wavelength reached",
+        "injected_ml": "injected volume (mL)",
+        "spectra": "spectra",
+        "spectra_fitted": "spectra fitted",
+    },
+    "ss-assembly": {
+        "scattering_exponent": "scattering exponent n (A ∝ λ^-n)",
+        "baseline_600nm_start": "baseline at 600 nm, start",
+        "baseline_600nm_end": "baseline at 600 nm, end",
+        "baseline_600nm_rise": "baseline rise at 600 nm",
+        "ripening": "ripening (new red bands)",
+        "ripening_time_s": "ripening first seen at (s)",
+        "red_band_nm": "red band (nm)",
+        "spectra": "spectra",
+    },
     "h2": {
         "rate": "H2 rate (µmol g⁻¹ h⁻¹)",
         "rate_stderr": "± standard error (µmol g⁻¹ h⁻¹)",
@@ -300,6 +335,27 @@ LABELS: dict[str, dict[str, str]] = {
         "co2_uptake_mmol": "CO2 uptake from the pressure drop (mmol)",
     },
 }
+
+
+def plot_flask_run(
+    folder: Path, start: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]], title: str
+) -> list[Path]:
+    """A growth or assembly run's spectra (heat map and waterfall) and its peak traces."""
+    from labctl.analysis.growth import assembly_traces, growth_traces, material_of
+    from labctl.reports.growth import plot_assembly, plot_growth
+
+    rows = tables.get("primary", {})
+    spectra = rows.get("absorbance-absorbance")
+    if spectra is None or len(spectra) == 0:
+        return []
+    times = np.asarray(rows["clock-elapsed"], dtype=float)
+    wavelengths = np.asarray(start["wavelengths_nm"], dtype=float)
+    spectra = np.asarray(spectra, dtype=float)
+    if start.get("experiment") == "ss-assembly":
+        return plot_assembly(folder, times, wavelengths, spectra, assembly_traces(times, wavelengths, spectra), title)
+    traces = growth_traces(times, wavelengths, spectra, material=material_of(str(start.get("precursor", ""))))
+    injected = rows.get("pump-dispensed")
+    return plot_growth(folder, times, wavelengths, spectra, traces, title, injected_ml=injected)
 
 
 def write_report(
@@ -341,6 +397,10 @@ def write_report(
             pl_plot = plot_pl(folder, str(doc["experiment"]), start, tables, figures, title)
             if pl_plot is not None:
                 out["plot"] = pl_plot
+        if doc["experiment"] in ("cluster-growth", "ss-assembly") and start.get("wavelengths_nm"):
+            flask_plots = plot_flask_run(folder, start, tables, title)
+            if flask_plots:
+                out["plot"], out["spectra"] = flask_plots[-1], flask_plots[0]
         if doc["experiment"] == "gc-calibration":
             cal_plot = plot_calibration(folder / "calibration.png", start, tables, figures or {}, title)
             if cal_plot is not None:
@@ -388,6 +448,9 @@ def write_report(
                     f"- {gas}: area = {cal['slope']:.6g} x µmol + {cal['intercept']:.6g} µV·s, "
                     f"R² = {cal['r_squared']:.5f}, range {lo:g}-{hi:g} µmol, {cal['created']}, {cal['method']}"
                 )
+        elif doc["experiment"] in ("cluster-growth", "ss-assembly"):
+            labels = {k: v for k, v in LABELS[str(doc["experiment"])].items() if k in figures}
+            labels.update({k: k.replace("_", " ") for k in figures if k.startswith("msc_") and k not in labels})
         else:
             labels = LABELS["cyclo"] if "ton" in figures else LABELS["h2"]
         lines += ["| figure | value |", "|---|---|"]
@@ -407,6 +470,8 @@ def write_report(
             lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     else:
         lines.append(f"No figures of merit: {error or 'no data'}")
+    if "spectra" in out:
+        lines += ["", f"![absorbance spectra]({out['spectra'].name})"]
     if "plot" in out:
         lines += ["", f"![plot]({out['plot'].name})"]
     if "trace" in out:

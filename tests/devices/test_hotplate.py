@@ -174,16 +174,43 @@ async def test_check_safe_reports_a_flask_above_the_bench_limit():
         await hotplate.make_safe()
 
 
-async def test_make_safe_switches_the_heater_off_and_stops_feeding_but_leaves_the_stirrer(plate_and_sim):
+async def test_make_safe_switches_the_heater_off_and_disarms_the_watchdog(plate_and_sim):
     hotplate, sim = plate_and_sim
     await hotplate.stirrer.set(400)
     await hotplate.temperature.set(100)
     await hotplate.make_safe()
     assert not hotplate.live and hotplate.watchdog_task is None
-    assert (sim.heater_on, sim.setpoint_c, sim.stirrer_on) == (False, 0.0, True)
-    # Nothing feeds the watchdog now: the hotplate stops the stirrer itself within watchdog_s.
+    assert (sim.heater_on, sim.setpoint_c, sim.stirrer_on, sim.watchdog_deadline) == (False, 0.0, False, None)
+    assert await hotplate.heating() is False
+    # Disarmed: no Er02 latches later, so the next run heats without a person resetting the hotplate.
+    await asyncio.sleep(3 * 60.0)
+    assert sim.error is None
+    await hotplate.temperature.set(60)
+    assert await hotplate.heating() is True
+    await hotplate.heater.set(False)
+    assert (sim.heater_on, sim.setpoint_c) == (False, 0.0)
+
+
+async def test_make_safe_clears_an_er02_left_by_a_labctl_that_died_and_logs_it(plate_and_sim, caplog):
+    hotplate, sim = plate_and_sim
+    await hotplate.temperature.set(80)
+    hotplate.watchdog_task.cancel()  # labctl dies: nobody feeds the hotplate
     await asyncio.sleep(61.0)
-    assert (sim.stirrer_on, sim.error) == (False, 2)
+    assert (sim.heater_on, sim.error) == (False, 2)
+    assert await hotplate.check_safe() == (
+        "hotplate: error Er02 latched (watchdog expired: the controlling computer did not re-send OUT_WD1 in time "
+        "(heater and stirrer off))"
+    )
+    await hotplate.make_safe()
+    assert sim.error is None and sim.watchdog_deadline is None
+    assert "hotplate: clearing latched error Er02" in caplog.text
+
+
+async def test_the_heater_is_switched_on_only_through_a_temperature(plate_and_sim):
+    hotplate, sim = plate_and_sim
+    with pytest.raises(HotplateLimitError, match=r"the heater is switched on by setting a temperature"):
+        await hotplate.heater.set(True)
+    assert sim.heater_on is False
 
 
 async def test_probe_missing_before_heating_is_refused(plate_and_sim):

@@ -274,3 +274,91 @@ def test_unknown_keys_and_sections_are_refused(tmp_path, edit, match):
 def test_a_key_given_twice_is_refused(tmp_path):
     with pytest.raises(BenchError, match=r"not valid TOML: .*(Cannot overwrite|already)"):
         _load(tmp_path, GOOD.replace('run_time = "6 min"', 'run_time = "6 min"\nrun_time = "7 min"'))
+
+
+# -- the synthesis flask: pump, hotplate and in-situ absorbance --------------------------------------
+FLASK = """
+[pump]
+address = "/dev/ttyUSB2"
+syringe_volume = "20 mL"
+syringe_diameter = "19.13 mm"
+max_rate = "60 mL/h"
+[hotplate]
+address = "/dev/ttyUSB3"
+solvent = "1-octadecene"
+solvent_boiling_point = "315 degC"
+max_temperature = "300 degC"
+[absorbance]
+spectrometer = "FLMS12345"
+path_length = "2 mm"
+"""
+
+
+def _flask_bench(tmp_path, text: str = FLASK):
+    path = tmp_path / "bench.toml"
+    path.write_text(GOOD + text)
+    return load_bench(str(path))
+
+
+def test_packaged_synthesis_bench_has_the_flask_and_is_in_process():
+    cfg = load_bench("sim-synthesis")
+    assert cfg.synthesis and cfg.simulated and cfg.in_process
+    assert cfg.pump is not None and cfg.hotplate is not None and cfg.absorbance is not None
+    assert (cfg.pump.syringe_volume_ml, cfg.pump.max_rate_ml_per_h, cfg.pump.safe_mode) == (20.0, 60.0, True)
+    assert cfg.hotplate.max_temperature_c == pytest.approx(300.0)
+    assert cfg.absorbance.integration_time_s == pytest.approx(0.02)
+    assert cfg.limits()["hotplate_max_temperature"] == "300 degC"
+
+
+def test_flask_sections_are_read_with_their_units(tmp_path):
+    cfg = _flask_bench(tmp_path)
+    assert cfg.synthesis and not cfg.in_process
+    assert cfg.pump.max_volume_ml == pytest.approx(20.0)  # the syringe, when no max_volume is given
+    assert cfg.pump.watchdog_s == pytest.approx(30.0) and cfg.pump.baudrate == 19200
+    assert cfg.absorbance.path_length_cm == pytest.approx(0.2)
+    assert cfg.hotplate.solvent_boiling_point_c == pytest.approx(315.0)
+
+
+def test_a_flask_limit_at_or_above_the_solvents_boiling_point_is_refused(tmp_path):
+    with pytest.raises(BenchError) as info:
+        _flask_bench(
+            tmp_path,
+            FLASK.replace('max_temperature = "300 degC"', 'max_temperature = "305 degC"').replace(
+                '"315 degC"', '"290 degC"'
+            ),
+        )
+    assert str(info.value).endswith(
+        "[hotplate] max_temperature 305 degC is not below the boiling point of 1-octadecene (290 degC); give "
+        "max_temperature below 290 degC (at least 10 degC below is usual)"
+    )
+
+
+def test_a_flask_limit_above_the_hotplates_setpoint_range_is_refused(tmp_path):
+    with pytest.raises(
+        BenchError, match=r"max_temperature='320 degC' is above 310 degC, the IKA RCT digital's highest"
+    ):
+        _flask_bench(tmp_path, FLASK.replace('max_temperature = "300 degC"', 'max_temperature = "320 degC"'))
+
+
+def test_a_rate_limit_the_syringe_cannot_give_is_refused_with_the_pumps_range(tmp_path):
+    from labctl.devices.drivers.ne1000 import rate_range_ml_per_h
+
+    _, hi = rate_range_ml_per_h(19.13)
+    too_fast = f"{hi * 1.5:.0f} mL/h"
+    with pytest.raises(BenchError) as info:
+        _flask_bench(tmp_path, FLASK.replace('max_rate = "60 mL/h"', f'max_rate = "{too_fast}"'))
+    assert f"is above {hi:g} mL/h, the most an NE-1000 gives with a 19.13 mm syringe" in str(info.value)
+
+
+def test_a_volume_limit_larger_than_the_syringe_is_refused(tmp_path):
+    with pytest.raises(BenchError, match=r"\[pump\] max_volume='25 mL' is above 20 mL, the syringe's 20 mL"):
+        _flask_bench(tmp_path, FLASK.replace('max_rate = "60 mL/h"', 'max_rate = "60 mL/h"\nmax_volume = "25 mL"'))
+
+
+def test_the_flask_needs_all_three_sections(tmp_path):
+    text = FLASK[: FLASK.index("[absorbance]")]
+    with pytest.raises(BenchError) as info:
+        _flask_bench(tmp_path, text)
+    assert "the synthesis flask needs [pump], [hotplate] and [absorbance] together; [absorbance] missing" in str(
+        info.value
+    )
