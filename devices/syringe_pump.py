@@ -14,8 +14,8 @@ changed while pumping) and the status letter; the syringe and the bench limits a
 
 With ``safe_mode`` on the driver, ``connect()`` switches the pump to safe-mode frames with a
 ``watchdog_s`` timeout: a pump the computer lost (labctl killed, cable pulled) stops by itself.
-``check_safe()`` is the runtime check (an alarm, or a pump that stopped while it should pump) and
-``make_safe()`` sends ``STP``.
+``check_safe()`` is the runtime check between infusions (an alarm; during one, the infusion's polls
+watch the pump and end it) and ``make_safe()`` sends ``STP``.
 """
 
 from __future__ import annotations
@@ -226,19 +226,18 @@ class SyringePump(StandardReadable):
     # -- safety -----------------------------------------------------------------------------------
     @property
     def live(self) -> bool:
-        """True while an infusion runs (watch closely)."""
+        """True while an infusion runs."""
         return self._pumping
 
     async def check_safe(self) -> str | None:
-        """Why the pump is not as it should be (an alarm; stopped while it should pump), or None."""
+        """Why the pump is not as it should be (an alarm), or None.  During an infusion the infusion's own
+        polls read the pump and end it on an alarm (with the volume delivered), so this check leaves it be."""
+        if self._pumping:
+            return None
         try:
-            status = await self._call(self.driver.status)
+            await self._call(self.driver.status)
         except PumpAlarm as exc:
             return f"{self.name}: alarm A?{exc.code}: {exc.reason}"
-        if self.last_alarm is not None and self._pumping:
-            code, reason = self.last_alarm
-            return f"{self.name}: alarm A?{code}: {reason}"
-        del status  # read for the alarm it may carry
         return None
 
     async def make_safe(self) -> None:

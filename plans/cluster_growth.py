@@ -29,13 +29,14 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
+from bluesky.utils import FailedStatus
 
 from labctl.analysis.growth import first_exciton, narrowing_stopped
 from labctl.devices.absorbance import AbsorbanceProbe
 from labctl.devices.hotplate import Hotplate
 from labctl.devices.operator import HandStep, Operator
 from labctl.devices.photoreactor import BenchClock
-from labctl.devices.syringe_pump import SyringePump
+from labctl.devices.syringe_pump import PumpAlarmError, SyringePump
 from labctl.plans.stubs import Checks, MsgGen, PlanArgumentError, load_step, si_args, sleep_until
 
 MAX_RUN_S = 7 * 86400.0
@@ -336,9 +337,28 @@ def cluster_growth(
         yield from bps.mv(hotplate.stirrer, stir_rpm)
         yield from heat_and_settle(hotplate, clock, temperature_c, spectrum_interval_s)
         yield from dark_and_reference(absorbance, f"{hotplate.solvent} at {temperature_c:g} °C")
-        t0 = yield from bps.rd(clock.elapsed)
-        status = yield from bps.abs_set(pump.rate, injection_rate_ml_per_h, wait=True)
+        yield from bps.abs_set(pump.rate, injection_rate_ml_per_h, wait=True)
         status = yield from bps.abs_set(pump.infused, injection_volume_ml, group="inject")
+        try:
+            reason = yield from inject_and_watch(status)
+        except (PumpAlarmError, FailedStatus) as exc:
+            cause = exc if isinstance(exc, PumpAlarmError) else (status.exception() or exc)
+            raise _pump_error(pump, cause, spectra[0]) from exc
+        if not status.done:
+            yield from bps.abs_set(pump.running, False, wait=True)
+        yield from bps.trigger_and_read([pump, clock], name="injection_end")
+        t_end = yield from bps.rd(clock.elapsed)
+        for j in range(1, math.floor(hold_after_s / spectrum_interval_s) + 1):
+            yield from sleep_until(clock, t_end + j * spectrum_interval_s)
+            yield from bps.checkpoint()
+            yield from bps.trigger_and_read(detectors)
+        return reason
+
+    spectra = [0]
+
+    def inject_and_watch(status: Any) -> MsgGen:
+        """A spectrum every interval from the first drop on, until a stop rule or the pump ends the injection."""
+        t0 = yield from bps.rd(clock.elapsed)
         widths: list[float] = []
         k = 0
         reason = "volume delivered"
@@ -347,10 +367,13 @@ def cluster_growth(
             yield from bps.checkpoint()
             reading = yield from bps.trigger_and_read(detectors)
             k += 1
+            spectra[0] = k
             if status.done:
                 if not status.success:
-                    raise _pump_error(pump, status, k)
+                    raise PumpAlarmError(str(status.exception()), code="", delivered_ml=math.nan)
                 break
+            if target_nm is None and not stop_when_narrowing_stops:
+                continue  # no stop rule reads the spectrum: the figures come after the run
             peak = _peak(reading, absorbance, search)
             if peak.ok:
                 widths.append(peak.fwhm_mev)
@@ -362,22 +385,13 @@ def cluster_growth(
                 ):
                     reason = f"the first exciton stopped narrowing ({peak.fwhm_mev:.1f} meV)"
                     break
-        if not status.done:
-            yield from bps.abs_set(pump.running, False, wait=True)
-        yield from bps.trigger_and_read([pump, clock], name="injection_end")
-        t_end = yield from bps.rd(clock.elapsed)
-        for j in range(1, math.floor(hold_after_s / spectrum_interval_s) + 1):
-            yield from sleep_until(clock, t_end + j * spectrum_interval_s)
-            yield from bps.checkpoint()
-            yield from bps.trigger_and_read(detectors)
         return reason
 
     return (yield from bpp.finalize_wrapper(inner(), flask_safe(pump, hotplate, absorbance)))
 
 
-def _pump_error(pump: SyringePump, status: Any, spectra: int) -> PumpStoppedError:
-    exc = status.exception()
-    why = str(exc) if exc is not None else "the pump stopped"
+def _pump_error(pump: SyringePump, exc: BaseException, spectra: int) -> PumpStoppedError:
+    why = str(exc) or "the pump stopped"
     return PumpStoppedError(
         f"{pump.name} stopped before the injection was over: {why}; the injection ended, the heater is "
         f"switched off and the {spectra} spectra taken are kept"
