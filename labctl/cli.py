@@ -615,6 +615,15 @@ def dry_run(
             "peak_nm",
             "selectivity",
             "electron_rate",
+            "first_exciton_nm",
+            "fwhm_mev",
+            "min_fwhm_mev",
+            "second_population",
+            "reached_target",
+            "endpoint",
+            "injected_ml",
+            "scattering_exponent",
+            "ripening",
         )
         result.update({k: v for k, v in figures.items() if k in named or k.endswith(("_rate", "_aqy"))})
     if campaign:
@@ -666,6 +675,12 @@ def dry_run(
                 + ", ".join(
                     f"{t:.0f} µs ({f:.1%})" for t, f in zip(figures["lifetimes"], figures["fractions"], strict=True)
                 )
+            )
+        elif figures and "fwhm_mev" in figures:
+            c.print(
+                f"predicted first exciton {figures['first_exciton_nm']:.1f} nm, FWHM {figures['fwhm_mev']:.0f} meV "
+                f"(narrowest {figures['min_fwhm_mev']:.0f} meV); {figures['endpoint']}"
+                + ("; a second population nucleated" if figures.get("second_population") else "")
             )
         elif figures and "ton" in figures:
             c.print(

@@ -754,10 +754,26 @@ def _analyze_growth(start: Mapping[str, Any], tables: Tables) -> dict[str, Any]:
     traces = growth_traces(times, wavelengths, spectra, material=material_of(str(start.get("precursor", ""))))
     figures = dict(growth_figures(traces, injected_ml=None if injected is None else np.asarray(injected, dtype=float)))
     target = start.get("target_nm")
+    peak = figures.get("first_exciton_nm")
     if target is not None:
-        peak = figures.get("first_exciton_nm")
         figures["reached_target"] = bool(peak is not None and math.isfinite(peak) and peak >= float(target))
+    figures["endpoint"] = _growth_endpoint(start, tables, figures)
     return figures
+
+
+def _growth_endpoint(start: Mapping[str, Any], tables: Tables, figures: Mapping[str, Any]) -> str:
+    """Why the injection ended, from what was recorded: the target, the volume, or the peak's narrowing."""
+    end = tables.get("injection_end", {}).get("pump-dispensed")
+    if end is None or len(end) == 0:
+        return "the run ended before the injection did (see the run's exit status and reason)"
+    volume = float(start.get("injection_volume_ml") or 0.0)
+    if figures.get("reached_target"):
+        return f"first exciton reached the target {float(start['target_nm']):g} nm"
+    if float(end[0]) >= volume - 0.002:
+        return f"volume delivered ({volume:g} mL)"
+    if (start.get("plan_args") or {}).get("stop_when_narrowing_stops"):
+        return "the first exciton stopped narrowing"
+    return f"injection stopped at {float(end[0]):.3f} mL"
 
 
 def _build_assembly(bench: Any, kwargs: dict[str, Any]) -> Any:

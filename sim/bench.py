@@ -338,6 +338,7 @@ class SynthesisSim:
             if not precursor:
                 self.flask = None
                 return
+            self.pump.refill()  # the syringe of precursor is mounted full
             v0 = self.pump.infused_ml(now)
             pump = self.pump
             self.flask = GrowthFlask(

@@ -437,7 +437,7 @@ def campaign(
                 except (RequestAbort, RequestStop):
                     raise  # Ctrl-C, a signal, an interlock: the campaign ends here (resume goes on)
                 except Exception as exc:  # the run closed itself (and made the bench safe) before this
-                    fault = exc
+                    fault = _device_error(exc)
                 t1 = yield from loop_time()
                 t.bench_s += max(0.0, t1 - t0)
                 t.run_uids += [d["uid"] for n, d in collect.docs if n == "start"]
@@ -524,3 +524,15 @@ def _record_ingest(state: CampaignState, t: Trial, spec: CampaignSpec) -> MsgGen
     }
     yield from bps.open_run(md=md)
     yield from bps.close_run()
+
+
+def _device_error(exc: BaseException) -> BaseException:
+    """A failed status's own error (a pump alarm, a heater fault) rather than bluesky's wrapper of it."""
+    from bluesky.utils import FailedStatus
+
+    if isinstance(exc, FailedStatus) and exc.args:
+        status = exc.args[0]
+        inner = status.exception() if hasattr(status, "exception") else None
+        if isinstance(inner, BaseException):
+            return inner
+    return exc

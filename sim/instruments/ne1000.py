@@ -87,6 +87,7 @@ class NE1000Simulator:
         self.safe_timeout_s = 0
         self.withdrawn_ml = 0.0
         self._cleared_at_ml = 0.0  # infused volume at the last CLD INF
+        self._filled_at_ml = 0.0  # infused volume when the syringe was last mounted full
         self._alarm: str | None = None
         self._stall_at_ml: float | None = None
         self._last_frame = clock()
@@ -141,7 +142,7 @@ class NE1000Simulator:
             ends.append((seg.t0 + max(self._run_v0 + self.target_ml - seg.v0, 0.0) / seg.rate, "target"))
         if self._stall_at_ml is not None:
             ends.append((seg.t0 + max(self._stall_at_ml - seg.v0, 0.0) / seg.rate, "stall"))
-        ends.append((seg.t0 + max(self.syringe_volume_ml - seg.v0, 0.0) / seg.rate, "empty"))
+        ends.append((seg.t0 + max(self._filled_at_ml + self.syringe_volume_ml - seg.v0, 0.0) / seg.rate, "empty"))
         if self.safe_timeout_s > 0:
             ends.append((self._last_frame + self.safe_timeout_s, "timeout"))
         seg.t_end, seg.why = min(ends)
@@ -173,6 +174,12 @@ class NE1000Simulator:
             del self._segments[:-64]
 
     _run_v0 = 0.0
+
+    def refill(self) -> None:
+        """A full syringe is mounted (the operator's loading step): it can deliver its volume again."""
+        now = self._clock()
+        self._settle(now)
+        self._filled_at_ml = self.infused_ml(now)
 
     # -- faults -----------------------------------------------------------------------------------
     def stall(self, at_ml: float | None = None) -> None:

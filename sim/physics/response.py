@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from labctl.sim.physics import cycloaddition as cyclo
+from labctl.sim.physics import growth
 from labctl.sim.physics import photoreactor as pr
 
 GC_SLOPE_RSD = 0.01  # relative sd of a fitted H2 rate from the GC areas' noise (ours)
@@ -105,4 +106,54 @@ class CycloadditionResponse:
         return float(value)
 
 
-RESPONSES: dict[str, Any] = {"h2-evolution": H2Response(), "co2-cycloaddition": CycloadditionResponse()}
+class GrowthResponse:
+    """Cluster growth: the first exciton and its width when the injection ends (at the target wavelength,
+    or with the volume in), from the growth model run on the recipe (see :mod:`...growth`).
+
+    Noise: the batch-to-batch scatter of the precursor's reactivity
+    (:data:`labctl.sim.physics.growth.SAMPLE_SCATTER_RSD`, 3 %), drawn from ``rng``."""
+
+    figures = ("fwhm_mev", "first_exciton_nm", "reached_target", "second_population")
+    KEYS = {"injection_rate_ml_per_h": 2.0, "temperature_c": 280.0, "injection_volume_ml": 10.0}
+
+    def recipe(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        r = {k: float(kwargs[k]) if kwargs.get(k) is not None else v for k, v in self.KEYS.items()}
+        return {
+            "precursor": str(kwargs.get("precursor") or "InAs amorphous cluster"),
+            "injection_rate_ml_per_h": r["injection_rate_ml_per_h"],
+            "temperature_c": r["temperature_c"],
+            "volume_ml": r["injection_volume_ml"],
+            "target_nm": None if kwargs.get("target_nm") is None else float(kwargs["target_nm"]),
+        }
+
+    def allowed(self, kwargs: Mapping[str, Any]) -> bool:
+        return True
+
+    def __call__(self, kwargs: Mapping[str, Any], rng: np.random.Generator | None) -> dict[str, Any]:
+        seed = None if rng is None else int(rng.integers(2**31))
+        out = growth.expected_growth(seed=seed, **self.recipe(kwargs))
+        return {k: out[k] for k in self.figures}
+
+    def optimum(
+        self, figure: str, goal: str, bounds: Mapping[str, tuple[float, float]], fixed: Mapping[str, Any]
+    ) -> float:
+        if figure != "fwhm_mev" or goal != "minimise":
+            raise ValueError(f"the simulator knows its optimum of the minimal fwhm_mev, not {goal} {figure}")
+        recipe = self.recipe(fixed)
+        if recipe["target_nm"] is None:
+            raise ValueError("the growth optimum is the narrowest peak at a target: fix target (e.g. 850 nm)")
+        names = {"injection_rate_ml_per_h": "injection_rate_ml_per_h", "temperature_c": "temperature_c"}
+        names["injection_volume_ml"] = "volume_ml"
+        box = {names[k]: v for k, v in bounds.items() if k in names}
+        fixed_r = {k: recipe[k] for k in ("injection_rate_ml_per_h", "temperature_c", "volume_ml") if k not in box}
+        _, value = growth.growth_optimum(
+            precursor=recipe["precursor"], target_nm=recipe["target_nm"], bounds=box, fixed=fixed_r
+        )
+        return float(value)
+
+
+RESPONSES: dict[str, Any] = {
+    "h2-evolution": H2Response(),
+    "co2-cycloaddition": CycloadditionResponse(),
+    "cluster-growth": GrowthResponse(),
+}
