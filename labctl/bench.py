@@ -651,6 +651,7 @@ async def serve_simulators(
             f'\n[hotplate]\naddress = "socket://{host}:{ports["hotplate"]}"\nsolvent = "{cfg.hotplate.solvent}"\n'
             f'solvent_boiling_point = "{cfg.hotplate.solvent_boiling_point_c:g} degC"\n'
             f'max_temperature = "{cfg.hotplate.max_temperature_c:g} degC"\n'
+            "\n# [absorbance]: the spectrometer is a USB device; give its serial number here\n"
         )
     if cfg.lamp.is_led:
         lamp_address = f"TCPIP::{host}::{ports['lamp']}::SOCKET"

@@ -10,10 +10,12 @@ The worker imports this module when the environment opens.  It opens the bench n
 otherwise; ``$LABCTL_TIME`` = ``real`` or ``xN`` changes that).  The names the queue sees:
 
 * devices by their bench names (``lamp``, ``gc``, ``reactor``, ``operator``, ``clock``,
-  ``gc_calibrations``, ``parr``, ``nmr``, ``fluor``), whatever the bench has;
+  ``gc_calibrations``, ``parr``, ``nmr``, ``fluor``, ``pump``, ``hotplate``, ``absorbance``),
+  whatever the bench has;
 * plans by their function names (``h2_evolution``, ``co2_photoreduction``, ``gc_calibration``,
   ``co2_cycloaddition``, ``recycle``, ``emission_scan``, ``excitation_scan``, ``plqy``,
-  ``photostability``, ``pl_decay``), each device parameter restricted to the bench's devices of
+  ``photostability``, ``pl_decay``, and on a bench with the synthesis flask ``cluster_growth`` and
+  ``ss_assembly``), each device parameter restricted to the bench's devices of
   its annotated class, so the queue lists the right ones;
 * ``run_campaign`` and ``resume_campaign``: a whole campaign (:mod:`labctl.campaigns`) as one item.
 
@@ -35,6 +37,7 @@ from bluesky_queueserver import parameter_annotation_decorator
 
 from labctl.catalog import JsonLinesWriter, resolve_data_dir
 from labctl.config import load_bench
+from labctl.plans import cluster_growth as _growth
 from labctl.plans import co2_cycloaddition as _cyclo
 from labctl.plans import co2_photoreduction as _co2
 from labctl.plans import gc_calibration as _gc_cal
@@ -57,6 +60,8 @@ PLANS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "plqy": (_pl.plqy, ("fluor",)),
     "photostability": (_pl.photostability, ("fluor",)),
     "pl_decay": (_pl.pl_decay, ("fluor",)),
+    "cluster_growth": (_growth.cluster_growth, ("pump", "hotplate", "absorbance")),
+    "ss_assembly": (_growth.ss_assembly, ("hotplate", "absorbance")),
 }
 
 

@@ -22,6 +22,7 @@ same factor everywhere in the box.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,7 +115,11 @@ class GrowthResponse:
     (:data:`labctl.sim.physics.growth.SAMPLE_SCATTER_RSD`, 3 %), drawn from ``rng``."""
 
     figures = ("fwhm_mev", "first_exciton_nm", "reached_target", "second_population")
-    KEYS = {"injection_rate_ml_per_h": 2.0, "temperature_c": 280.0, "injection_volume_ml": 10.0}
+    KEYS: typing.ClassVar[dict[str, float]] = {
+        "injection_rate_ml_per_h": 2.0,
+        "temperature_c": 280.0,
+        "injection_volume_ml": 10.0,
+    }
 
     def recipe(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         r = {k: float(kwargs[k]) if kwargs.get(k) is not None else v for k, v in self.KEYS.items()}

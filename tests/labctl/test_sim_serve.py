@@ -77,3 +77,28 @@ def test_the_served_led_driver_is_reached_over_visa(tmp_path):
         assert 'driver = "thorlabs-dc2200"' in bench_toml and "calibration = [[" in bench_toml
         output = check_devices(tmp_path, bench_toml)
         assert "[ok]   lamp: " in output and "applied_current" in output
+
+
+def test_the_served_pump_and_hotplate_answer_their_real_drivers_over_sockets(tmp_path):
+    """NE-1000 frames and NAMUR lines over TCP loopback, through SerialTransport, as on a serial-over-TCP adapter."""
+    import asyncio
+
+    from labctl.devices.drivers.ika_rct import IkaRct
+    from labctl.devices.drivers.ne1000 import NE1000
+    from labctl.devices.transports import SerialTransport
+
+    with served(tmp_path, "--bench", "sim-synthesis") as bench_toml:
+        pump_at = re.search(r'\[pump\]\naddress = "(socket://127\.0\.0\.1:\d+)"', bench_toml).group(1)
+        plate_at = re.search(r'\[hotplate\]\naddress = "(socket://127\.0\.0\.1:\d+)"', bench_toml).group(1)
+
+        async def talk() -> tuple[str, str, float, str]:
+            pump = NE1000(SerialTransport("pump", pump_at, baudrate=19200, timeout=2.0))
+            version = await pump.version()
+            await pump.enable_safe_mode(30)
+            status = (await pump.status()).code  # a safe-mode frame, CRC and all, over the socket
+            plate = IkaRct(SerialTransport("hotplate", plate_at, bytesize=7, parity="E", timeout=2.0))
+            return version, status, await plate.flask_temperature(), await plate.identify()
+
+        version, status, flask_c, name = asyncio.run(talk())
+    assert (version, status) == ("NE1000V3.928", "S")
+    assert 15.0 < flask_c < 35.0 and name
