@@ -501,6 +501,10 @@ def _print_run_summary(result: dict[str, Any]) -> None:
                 lo, hi = cal["amount_range_umol"]
                 t.add_row(f"{gas} calibration", f"R² {cal['r_squared']:.5f}, {lo:g}-{hi:g}", "µmol")
             keys = ()
+        elif result.get("experiment") in ("cluster-growth", "ss-assembly"):
+            from labctl.reports.run_report import LABELS
+
+            keys = tuple(k for k in LABELS[str(result["experiment"])] if k in figs)
         elif "ton" in figs:
             keys = (
                 "conversion_percent",

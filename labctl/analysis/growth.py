@@ -76,6 +76,7 @@ MASKED_MAX_FRACTION = 0.3  # a band whose red side is more masked than this (in 
 MIN_FIT_PIXELS = 12  # fewest unmasked pixels a fit window must hold
 LM_MAX_ITERATIONS = 100
 LM_RELATIVE_TOLERANCE = 1e-6  # two steps in a row that lower the cost by less than this end the fit
+MIN_FWHM_MEV = 20.0  # a narrower 'band' is noise or a fit gone wrong: no nanocrystal band is that sharp hot (ours)
 STABLE_SIGMA = 0.25  # the last two fits must agree on centre and sigma within this many sigma
 SECOND_MIN_SHIFT_FWHM = 1.0  # a second population is looked for from this many FWHM above the peak ...
 SECOND_MAX_SHIFT_EV = 0.7  # ... up to this far above it
@@ -571,7 +572,12 @@ def _first_exciton(
             f"the band at {lam:.1f} nm is masked: {masked_fraction:.0%} of its red side has no valid pixels "
             f"(at most {MASKED_MAX_FRACTION:.0%})"
         )
-    if not stable or fit.at_bound or not (h > 0 and math.isfinite(e1e) and math.isfinite(s1e)):
+    if FWHM_PER_SIGMA * s1 * MEV_PER_EV < MIN_FWHM_MEV:
+        notes.append(
+            f"the fitted band near {lam:.1f} nm is {FWHM_PER_SIGMA * s1 * MEV_PER_EV:.1f} meV wide, narrower than "
+            f"{MIN_FWHM_MEV:g} meV: noise, not a band"
+        )
+    elif not stable or fit.at_bound or not (h > 0 and math.isfinite(e1e) and math.isfinite(s1e)):
         why = "its centre or width sits at a bound" if fit.at_bound else "centre and width do not settle between fits"
         notes.append(f"the fit failed for the {how} near {lam:.1f} nm: {why}")
     elif h < PROMINENCE_NOISE * noise:

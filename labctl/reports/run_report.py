@@ -301,6 +301,7 @@ LABELS: dict[str, dict[str, str]] = {
         "second_population": "second population",
         "second_population_time_s": "second population first seen at (s)",
         "reached_target": "target wavelength reached",
+        "endpoint": "the injection ended by",
         "injected_ml": "injected volume (mL)",
         "spectra": "spectra",
         "spectra_fitted": "spectra fitted",
@@ -410,8 +411,13 @@ def write_report(
         "",
         f"- run uid: `{doc['uid']}`",
         f"- bench: {doc['bench']}" + (" — **simulated bench: these are not measured data**" if sim else ""),
-        f"- catalyst: {start.get('catalyst', '')} "
-        f"({_fmt(start.get('catalyst_mass_mg') or (start.get('catalyst_mass_g') or 0) * 1e3)} mg)",
+        (
+            f"- flask: {start.get('precursor') or start.get('sample', '')} in {start.get('solvent', '')} at "
+            f"{_fmt(start.get('temperature_c'))} °C"
+            if doc["experiment"] in ("cluster-growth", "ss-assembly")
+            else f"- catalyst: {start.get('catalyst', '')} "
+            f"({_fmt(start.get('catalyst_mass_mg') or (start.get('catalyst_mass_g') or 0) * 1e3)} mg)"
+        ),
         f"- sample: {start.get('sample', '')}  operator: {start.get('operator', '')}",
         f"- exit status: **{doc['exit_status']}**" + (f" — {doc['reason']}" if doc["reason"] else ""),
         "",
