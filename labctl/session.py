@@ -368,6 +368,10 @@ class Session:
             failed = "SAFE STATE NOT CONFIRMED: " + "; ".join(failures)
             reason = f"{reason}; {failed}" if reason else failed
         kwargs = {**msg.kwargs, "reason": reason}
+        if state.watchdog is not None and state.watchdog.reason and kwargs.get("exit_status") == "fail":
+            # the interlock tripped first; what the plan raised after the bench was made safe under it (a
+            # pump stopped mid-injection) is a consequence, not the cause
+            kwargs["exit_status"] = "abort"
         return await self._engine_close_run(Msg(msg.command, msg.obj, *msg.args, run=msg.run, **kwargs))
 
     def run(

@@ -36,7 +36,8 @@ its cohorts' first-exciton Gaussians, without the higher transitions, the contin
 under it (what a measurement has to see through); the FWHM is twice the half width on the band's
 low-energy side, the side free of the higher transitions and of the smallest particles' tail.  A second population is a
 group of cohorts separated from the main one by more than :data:`SECOND_GAP_SIGMA` widths in E1,
-holding more than :data:`SECOND_MIN_FRACTION` of the first-exciton absorbance.
+holding more than :data:`SECOND_MIN_FRACTION` of the first-exciton absorbance; the main population is
+the red one (the larger dots), whose band is the first exciton a spectrum shows.
 """
 
 from __future__ import annotations
@@ -384,9 +385,7 @@ class GrowthFlask:
         e1, a1 = self._exciton()
         main, second_fraction = _main_population(e1, a1, self.material.homogeneous_fwhm_mev)
         sig_h = self.material.homogeneous_fwhm_mev * 1e-3 / 2.3548
-        # the band of all cohorts: a second, bluer population has its own maximum and leaves the main
-        # band's peak and red side where they are
-        e_mean, fwhm = _band_peak_and_fwhm(e1, a1, sig_h)
+        e_mean, fwhm = _band_peak_and_fwhm(e1[main], a1[main], sig_h)
         d = 2.0 * s.radii[main]
         nd = s.counts[main]
         d_mean = float(np.average(d, weights=nd))
@@ -436,9 +435,10 @@ def _band_peak_and_fwhm(e1: np.ndarray, a1: np.ndarray, sigma_ev: float) -> tupl
 def _main_population(e1: np.ndarray, a1: np.ndarray, hom_fwhm_mev: float) -> tuple[np.ndarray, float]:
     """The cohorts of the main population (a mask) and the first-exciton fraction of the rest.
 
-    Cohorts sorted by E1 are split at the widest gap larger than SECOND_GAP_SIGMA homogeneous widths
-    (and larger than the two sides' own spreads); the side with the larger first-exciton weight is the
-    main population."""
+    Cohorts sorted by E1 are split at the widest gap larger than SECOND_GAP_SIGMA homogeneous widths;
+    the red side (the larger dots, whose band is the first exciton a spectrum shows) is the main
+    population unless it holds under SECOND_MIN_FRACTION of the first-exciton weight; the other side
+    is the second population."""
     order = np.argsort(e1)
     es, ws = e1[order], a1[order]
     total = float(ws.sum())
@@ -452,13 +452,16 @@ def _main_population(e1: np.ndarray, a1: np.ndarray, hom_fwhm_mev: float) -> tup
         return mask, 0.0
     left, right = ws[: i + 1].sum(), ws[i + 1 :].sum()
     main_sorted = np.zeros(e1.size, dtype=bool)
-    if left >= right:
+    # the first exciton is the reddest band that counts: the larger dots', unless they are a trace
+    if left >= SECOND_MIN_FRACTION * total:
         main_sorted[: i + 1] = True
+        second = right
     else:
         main_sorted[i + 1 :] = True
+        second = left
     mask = np.zeros(e1.size, dtype=bool)
     mask[order] = main_sorted
-    return mask, float(min(left, right) / total)
+    return mask, float(second / total)
 
 
 # -- suprastructure assembly -------------------------------------------------------------------------
