@@ -625,10 +625,10 @@ async def serve_simulators(
     synth_servers: list[Any] = []
     if cfg.synthesis:
         assert cfg.pump is not None and cfg.hotplate is not None
-        from labctl.sim.bench import SynthesisSim
+        from labctl.sim.bench import SynthesisSim, deferred_loop_clock
 
         synth = SynthesisSim(
-            _loop_clock(),
+            deferred_loop_clock(),
             seed=cfg.simulation.seed,
             syringe_diameter_mm=cfg.pump.syringe_diameter_mm,
             syringe_volume_ml=cfg.pump.syringe_volume_ml,
@@ -692,16 +692,6 @@ async def serve_simulators(
         if parr_server is not None:
             await parr_server.close()
     return ports
-
-
-def _loop_clock() -> Any:
-    """A clock reading whichever asyncio loop is running when it is called."""
-    import asyncio
-
-    def now() -> float:
-        return asyncio.get_running_loop().time()
-
-    return now
 
 
 def simulated_response(experiment: str) -> Any:

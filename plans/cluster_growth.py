@@ -88,10 +88,7 @@ def check_growth(
     checks.need(bool(precursor.strip()), "precursor is empty; name what the syringe holds", "precursor named")
     _device_check(checks, pump.check_rate, injection_rate_ml_per_h, f"rate {injection_rate_ml_per_h:g} mL/h")
     _device_check(checks, pump.check_volume, injection_volume_ml, f"volume {injection_volume_ml:g} mL")
-    _temperature_check(checks, hotplate, temperature_c)
-    checks.within("solvent_volume_ml", solvent_volume_ml, 1.0, 500.0, example="10")
-    checks.within("stir_rpm", stir_rpm, 0.0, 1500.0, example="600")
-    _interval_check(checks, absorbance, spectrum_interval_s)
+    _flask_checks(checks, hotplate, absorbance, temperature_c, solvent_volume_ml, stir_rpm, spectrum_interval_s)
     injection_s = injection_volume_ml / injection_rate_ml_per_h * 3600.0
     checks.need(
         injection_s + hold_after_s <= MAX_RUN_S,
@@ -100,14 +97,7 @@ def check_growth(
         "inject faster or less",
         f"run {(injection_s + hold_after_s) / 3600:.2f} h <= {MAX_RUN_S / 86400:g} d",
     )
-    spectra = (injection_s + hold_after_s) / spectrum_interval_s
-    checks.need(
-        spectra <= MAX_SPECTRA,
-        f"spectrum_interval_s={spectrum_interval_s:g} s gives {spectra:.0f} spectra over the run, above the "
-        f"{MAX_SPECTRA} a run holds; give spectrum_interval_s at least "
-        f"{math.ceil((injection_s + hold_after_s) / MAX_SPECTRA):g} s",
-        f"{spectra:.0f} spectra <= {MAX_SPECTRA}",
-    )
+    _spectra_check(checks, injection_s + hold_after_s, spectrum_interval_s)
     if target_nm is not None:
         lo, hi = absorbance.wavelength_range_nm
         checks.within("target_nm", target_nm, lo, hi, example=f"{(lo + hi) / 2:.0f}")
@@ -131,6 +121,32 @@ def _temperature_check(checks: Checks, hotplate: Hotplate, temperature_c: float)
     except ValueError as exc:
         raise PlanArgumentError(str(exc)) from exc
     checks.append(f"temperature {temperature_c:g} °C <= bench limit {hotplate.max_temperature_c:g} °C")
+
+
+def _flask_checks(
+    checks: Checks,
+    hotplate: Hotplate,
+    absorbance: AbsorbanceProbe,
+    temperature_c: float,
+    solvent_volume_ml: float,
+    stir_rpm: float,
+    spectrum_interval_s: float,
+) -> None:
+    """What every flask run checks: the temperature, the solvent, the stirrer and the spectrum interval."""
+    _temperature_check(checks, hotplate, temperature_c)
+    checks.within("solvent_volume_ml", solvent_volume_ml, 1.0, 500.0, example="10")
+    checks.within("stir_rpm", stir_rpm, 0.0, 1500.0, example="600")
+    _interval_check(checks, absorbance, spectrum_interval_s)
+
+
+def _spectra_check(checks: Checks, run_s: float, spectrum_interval_s: float) -> None:
+    spectra = run_s / spectrum_interval_s
+    checks.need(
+        spectra <= MAX_SPECTRA,
+        f"spectrum_interval_s={spectrum_interval_s:g} s gives {spectra:.0f} spectra over the run, above the "
+        f"{MAX_SPECTRA} a run holds; give spectrum_interval_s at least {math.ceil(run_s / MAX_SPECTRA):g} s",
+        f"{spectra:.0f} spectra <= {MAX_SPECTRA}",
+    )
 
 
 def _interval_check(checks: Checks, absorbance: AbsorbanceProbe, spectrum_interval_s: float) -> None:
@@ -170,9 +186,9 @@ def heat_and_settle(hotplate: Hotplate, clock: BenchClock, temperature_c: float,
     yield from bps.trigger_and_read([hotplate, clock], name="heat")
 
 
-def _peak(reading: dict[str, Any], absorbance: AbsorbanceProbe, search_nm: tuple[float, float] | None) -> Any:
+def _peak(reading: dict[str, Any], absorbance: AbsorbanceProbe) -> Any:
     spectrum = np.asarray(reading[absorbance.absorbance.name]["value"], dtype=float)
-    return first_exciton(absorbance.wavelengths_nm, spectrum, search_nm=search_nm)
+    return first_exciton(absorbance.wavelengths_nm, spectrum)
 
 
 def cluster_growth(
@@ -321,7 +337,6 @@ def cluster_growth(
     }
     _md.update(md or {})
     detectors = [absorbance, pump, hotplate, clock]
-    search = None if target_nm is None else (absorbance.wavelength_range_nm[0], absorbance.wavelength_range_nm[1])
 
     @bpp.run_decorator(md=_md)
     def inner() -> MsgGen:
@@ -374,7 +389,7 @@ def cluster_growth(
                 break
             if target_nm is None and not stop_when_narrowing_stops:
                 continue  # no stop rule reads the spectrum: the figures come after the run
-            peak = _peak(reading, absorbance, search)
+            peak = _peak(reading, absorbance)
             if peak.ok:
                 widths.append(peak.fwhm_mev)
                 if target_nm is not None and peak.wavelength_nm >= target_nm:
@@ -421,17 +436,9 @@ def check_assembly(
         cool_to_c=cool_to_c,
     )
     checks.need(bool(sample.strip()), "sample is empty; name the clusters, e.g. 'Mn:(CdSe)13 MSC'", "sample named")
-    _temperature_check(checks, hotplate, temperature_c)
+    _flask_checks(checks, hotplate, absorbance, temperature_c, solvent_volume_ml, stir_rpm, spectrum_interval_s)
     checks.within("duration_s", duration_s, spectrum_interval_s, MAX_RUN_S, example="7200")
-    _interval_check(checks, absorbance, spectrum_interval_s)
-    checks.need(
-        duration_s / spectrum_interval_s <= MAX_SPECTRA,
-        f"spectrum_interval_s={spectrum_interval_s:g} s gives {duration_s / spectrum_interval_s:.0f} spectra, above "
-        f"the {MAX_SPECTRA} a run holds; give at least {math.ceil(duration_s / MAX_SPECTRA):g} s",
-        f"{duration_s / spectrum_interval_s:.0f} spectra <= {MAX_SPECTRA}",
-    )
-    checks.within("solvent_volume_ml", solvent_volume_ml, 1.0, 500.0, example="10")
-    checks.within("stir_rpm", stir_rpm, 0.0, 1500.0, example="300")
+    _spectra_check(checks, duration_s, spectrum_interval_s)
     checks.within("cool_to_c", cool_to_c, 20.0, max(temperature_c - 5.0, 20.0), example="40")
     return list(checks)
 

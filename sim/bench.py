@@ -83,7 +83,7 @@ class SimBench:
 
     def start_fluorometer(self, **kwargs: Any) -> FluorometerSim:
         """Make the fluorometer's simulators (monochromator, spectrometer, scaler) on this loop's clock."""
-        self.fluorometer = build_fluorometer_sim(_deferred_loop_clock(), **kwargs)
+        self.fluorometer = build_fluorometer_sim(deferred_loop_clock(), **kwargs)
         return self.fluorometer
 
     def start_synthesis(
@@ -98,7 +98,7 @@ class SimBench:
         """Make the synthesis flask's simulators (pump, hotplate, spectrometer behind a dip probe) on the
         loop's clock; the flask holds only solvent until a plan's loading step puts a precursor in."""
         self.synthesis = SynthesisSim(
-            _deferred_loop_clock(),
+            deferred_loop_clock(),
             seed=self.seed,
             syringe_diameter_mm=syringe_diameter_mm,
             syringe_volume_ml=syringe_volume_ml,
@@ -385,7 +385,7 @@ def build_models(
     ``light`` is ``"oriel"`` (a 300 W Xe arc lamp on an Oriel supply) or ``"dc2200"`` (a
     monochromatic LED head on a Thorlabs DC2200 driver).
     """
-    clock = _deferred_loop_clock()
+    clock = deferred_loop_clock()
     lamp_sim: Any
     if light == "dc2200":
         lamp_sim = DC2200Simulator(clock, wavelength_nm=led_wavelength_nm, head_max_current_a=led_max_current_a)
@@ -409,7 +409,7 @@ def build_models(
     return lamp_sim, model, gc_sim
 
 
-def _deferred_loop_clock() -> Callable[[], float]:
+def deferred_loop_clock() -> Callable[[], float]:
     """A clock that reads whichever asyncio loop is running when it is called."""
 
     def now() -> float:
@@ -430,7 +430,7 @@ async def start_parr(
     ``high_limit_pressure_bar`` sets the high-limit relay's pressure trip (a front-panel setting;
     the bench loader gives the bench file's vessel limit, so a charge the plan allows does not
     trip it); None keeps the simulator's default."""
-    clock = _deferred_loop_clock()
+    clock = deferred_loop_clock()
     vessel = ParrVessel(clock, volume_ml=volume_ml)
     controller = ParrControllerSimulator(clock, vessel)
     if high_limit_pressure_bar is not None:

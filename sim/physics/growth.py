@@ -161,8 +161,9 @@ RAYLEIGH_CM2_PER_NM6 = 4.0e-25  # scattering per particle ~ d^6 / λ^4, at 400 n
 SAMPLE_SCATTER_RSD = 0.03  # batch-to-batch scatter of the precursor's reactivity (ours)
 
 
-def _arrhenius(k_553: float, kj: float, t_k: float) -> float:
-    return k_553 * math.exp(-kj * 1e3 / R_GAS * (1.0 / t_k - 1.0 / 553.15))
+def _arrhenius(k_ref: float, kj: float, t_k: float, t_ref_k: float = 553.15) -> float:
+    """A rate ``k_ref`` at ``t_ref_k`` (280 °C by default), at ``t_k`` with activation energy ``kj`` kJ/mol."""
+    return k_ref * math.exp(-kj * 1e3 / R_GAS * (1.0 / t_k - 1.0 / t_ref_k))
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ class GrowthFlask:
         released = p_total * (1.0 - math.exp(-k_d * dt))
         s.precursor_mol = p_total - released
         # growth law, linear in the monomer: dr/dt = g (M / C∞ - exp(l_c / r))
-        c_inf = SOLUBILITY_553_MOL_PER_L * math.exp(-SOLUBILITY_ENTHALPY_KJ * 1e3 / R_GAS * (1 / t_k - 1 / 553.15))
+        c_inf = _arrhenius(SOLUBILITY_553_MOL_PER_L, SOLUBILITY_ENTHALPY_KJ, t_k)
         k_g = _arrhenius(GROWTH_K_553_NM2_PER_S, GROWTH_ACTIVATION_KJ, t_k)
         l_c = CAPILLARY_LENGTH_NM * 553.15 / t_k
         r, n = s.radii, s.counts
@@ -474,11 +475,6 @@ SS_SCATTER_PER_CM_AT_600 = 0.25  # baseline at 600 nm when all has assembled (ou
 RIPENED_BANDS_NM = (421.0, 450.0)  # CdSe nanoribbon-like bands (Baek 2021) the ripened fraction shows
 
 
-def _rate_at(per_h_393: float, kj: float, t_k: float) -> float:
-    """A rate (per s) given per hour at 120 °C, Arrhenius in T."""
-    return per_h_393 / 3600.0 * math.exp(-kj * 1e3 / R_GAS * (1.0 / t_k - 1.0 / 393.15))
-
-
 @dataclass(frozen=True)
 class AssemblyTruth:
     t_s: float
@@ -515,8 +511,8 @@ class SuprastructureFlask:
     def advance(self, t: float) -> None:
         while self._t + self.step_s <= t + 1e-9:
             t_k = self.temperature_c(self._t + self.step_s) + 273.15
-            k_a = _rate_at(ASSEMBLY_RATE_393_PER_H, ASSEMBLY_ACTIVATION_KJ, t_k) * self.rate_scale
-            k_r = _rate_at(RIPENING_RATE_393_PER_H, RIPENING_ACTIVATION_KJ, t_k)
+            k_a = _arrhenius(ASSEMBLY_RATE_393_PER_H / 3600.0, ASSEMBLY_ACTIVATION_KJ, t_k, 393.15) * self.rate_scale
+            k_r = _arrhenius(RIPENING_RATE_393_PER_H / 3600.0, RIPENING_ACTIVATION_KJ, t_k, 393.15)
             free = 1.0 - self.assembled - self.ripened
             ripen = k_r * (1.0 - self.ripened) * self.step_s
             self.assembled = max(self.assembled + k_a * free * self.step_s - ripen * self.assembled, 0.0)
