@@ -10,18 +10,30 @@ the spectrometer's reference was too weak (masked pixels), times in s.
   noise is estimated from the second differences of the raw pixels); failing that, the reddest
   minimum of the smoothed second derivative (a shoulder).  With ``expected_nm`` the candidate
   nearest to it is taken instead of the reddest.  A starting width comes from the band's red
-  half-width at half maximum.  Then a weighted least-squares fit, in energy, on the raw unmasked
-  pixels of a window from 3 sigma below to 3 sigma above the peak, of
+  half-width at half maximum.  Then weighted least squares (scipy's trust-region reflective
+  method, analytic Jacobian), in energy, on the unmasked pixels merged into bins of at most
+  :data:`FIT_BIN_EV`, each weighted by the inverse square of its own noise (estimated along the
+  detector: a spectrum is much noisier where the detector sees few photons), of
 
-      A(E) = h exp(-(E - E1)^2 / 2 s^2) + h2 exp(-(E - E2)^2 / 2 s2^2) + b0 + b1 (E - Ec)
+      A(E) = B(E) + h2 exp(-(E - E2)^2 / 2 s2^2) + b0 + b1 (E - Ec)
 
-  i.e. the first-exciton Gaussian, a second Gaussian standing for the next transition(s) of the
-  same crystals (its centre held at least one sigma above E1), and a linear background.  Pixels on
-  the blue side of the peak weigh :data:`BLUE_SIDE_WEIGHT` (the red side is free of higher
-  transitions, so it carries the width); the window is re-centred on the fit once.  Without the
-  second Gaussian a band 150-250 meV wide would be biased by the transition above it: a line cannot
-  follow that transition's red tail.  FWHM = 2 sqrt(2 ln 2) s.  Uncertainties are standard errors
-  from the fit covariance scaled by the reduced chi^2.
+  over a window from 5 sigma below to 3 sigma above the band: the first-exciton band B, a Gaussian
+  standing for the next transition(s) of the same crystals (its centre held at least
+  :data:`NEXT_MIN_SIGMA` sigma above the band) and a linear background.  Three rounds fit B as a
+  Gaussian (on the red side with the line alone, then with the next transition, then re-centred);
+  the last sets B's blue tail free: B is a Gaussian convolved with a one-sided exponential towards
+  higher energy (an exponentially modified Gaussian), the shape of an ensemble whose smallest
+  crystals trail to the blue.  A Gaussian cannot follow that tail, and with it the fit trades the
+  tail against the next transition and reports a band too narrow and too red (10-20 % on the
+  simulated flask).  The band's position is B's maximum; its FWHM is read as twice B's half width
+  at half maximum on the red side (the side free of the higher transitions and of the small
+  crystals' tail, as chemists read it; for a Gaussian band it is the FWHM).  Uncertainties are
+  standard errors from the fit covariance, scaled by the reduced chi^2 and carried through B's
+  maximum and half width.  A band is refused (``ok`` False, ``note`` says why) when it is at the
+  range's red edge or masked, narrower than :data:`MIN_FWHM_MEV`, not settled between the last
+  two Gaussian rounds, its width known worse than :data:`MAX_RELATIVE_ERROR`, below the noise, or
+  when the absorbance rises again to its red (the first exciton then lies beyond the range and
+  the band found is a higher one).
 * Second population (:func:`second_population`).  See its docstring: a band of the first
   exciton's own width to the blue, found in the second derivative of the spectrum minus the fitted
   first-exciton band.
@@ -37,12 +49,13 @@ the spectrometer's reference was too weak (masked pixels), times in s.
   assembly runs (:func:`assembly_traces`, :func:`assembly_figures`): per-spectrum traces and the
   numbers a report quotes.
 
-Our choices (not from a source): the smoothing widths, noise multiples, window extents, the
-blue-side weight, the second-population thresholds and the ripening thresholds below.
+Our choices (not from a source): the smoothing widths, noise multiples, window extents, bin
+widths, the tail's bounds, the second-population thresholds and the ripening thresholds below.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +64,7 @@ from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import constants, signal
+from scipy import constants, optimize, signal, special
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -65,18 +78,25 @@ GRID_MIN_STEP_EV = 0.001  # finest energy grid the search uses
 SMOOTH_MEV = 16.0  # Savitzky-Golay window for finding bands
 CURVATURE_SMOOTH_MEV = 40.0  # ... and for the second derivative that finds shoulders
 PROMINENCE_NOISE = 5.0  # a band must stand this many noise standard deviations above its surroundings
-BLUE_SIDE_WEIGHT = 0.5  # weight of the pixels above the peak energy in the fit
 RED_WINDOW_SIGMA = (3.5, 0.5)  # first fit (band + line): from this many sigma below the peak to this many above
-FIT_WINDOW_SIGMA = (4.0, 3.0)  # then band + next transition + line over this window
-NEXT_MIN_SIGMA = 1.2  # the next transition's centre is held this many sigma above the first exciton ...
+FIT_WINDOW_SIGMA = (5.0, 3.0)  # then band + next transition + line over this window
+NEXT_MIN_SIGMA = 2.0  # the next transition's centre is held this many sigma above the first exciton ...
 NEXT_MAX_SIGMA = 6.0  # ... and at most this many
 FIT_HALF_WINDOW_SIGMA = 3.0  # the masked fraction is judged from this many sigma below the peak to the peak
 EDGE_SIGMA = 2.0  # the data must reach this many sigma below the peak, else the band is at the red edge
 MASKED_MAX_FRACTION = 0.3  # a band whose red side is more masked than this (in energy) is refused
 MIN_FIT_PIXELS = 12  # fewest unmasked pixels a fit window must hold
-LM_MAX_ITERATIONS = 100
-LM_RELATIVE_TOLERANCE = 1e-6  # two steps in a row that lower the cost by less than this end the fit
-MIN_FWHM_MEV = 20.0  # a narrower 'band' is noise or a fit gone wrong: no nanocrystal band is that sharp hot (ours)
+TAIL_MIN = 0.02  # the band's blue tail, as a multiple of its Gaussian sigma: from a Gaussian ...
+TAIL_MAX = 8.0  # ... to a band skewed by a tail of small crystals
+RISE_PIXELS = 32  # pixels averaged together when looking for a band beyond the one found
+NOISE_BLOCK_PIXELS = 64  # the pixel noise is estimated over blocks of this many pixels
+FIT_BIN_EV = 0.002  # pixels are merged into bins this wide for the fit (or FIT_BIN_SIGMA sigma if narrower)
+FIT_BIN_SIGMA = 0.1
+FIT_MAX_EVALUATIONS = 200  # of the model, per fit
+START_TOLERANCE = 1e-3  # relative change of cost and parameters that ends a round giving a start ...
+FIT_TOLERANCE = 1e-6  # ... and the last round
+MIN_FWHM_MEV = 40.0  # a narrower 'band' is noise or a fit gone wrong: no nanocrystal band is that sharp hot (ours)
+MAX_RELATIVE_ERROR = 0.2  # a width known worse than this (standard error) is not reported
 STABLE_SIGMA = 0.25  # the last two fits must agree on centre and sigma within this many sigma
 SECOND_MIN_SHIFT_FWHM = 1.0  # a second population is looked for from this many FWHM above the peak ...
 SECOND_MAX_SHIFT_EV = 0.7  # ... up to this far above it
@@ -187,6 +207,29 @@ def _noise(a: FloatArray) -> float:
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
 
 
+def _pixel_noise(a: FloatArray) -> FloatArray:
+    """Each pixel's noise standard deviation (absorbance noise grows where the detector sees few
+    photons): the median absolute second difference over blocks of NOISE_BLOCK_PIXELS pixels,
+    interpolated between block centres; NaN pixels take their neighbours' value."""
+    n = a.size
+    d2 = np.full(n, np.nan)
+    d2[1:-1] = (a[2:] - 2.0 * a[1:-1] + a[:-2]) / math.sqrt(6.0)
+    blocks = max(n // NOISE_BLOCK_PIXELS, 1)
+    edges = np.linspace(0, n, blocks + 1).astype(int)
+    centres, sigmas = [], []
+    for lo, hi in itertools.pairwise(edges):
+        block = d2[lo:hi]
+        block = block[np.isfinite(block)]
+        if block.size >= 5:
+            centres.append(0.5 * (lo + hi - 1))
+            sigmas.append(1.4826 * float(np.median(np.abs(block - np.median(block)))))
+    if not centres:
+        return np.full(n, 1e-4)
+    sigma = np.interp(np.arange(n), centres, sigmas)
+    floor = max(float(np.median(sigmas)) * 1e-3, 1e-9)  # a noise-free spectrum: equal weights
+    return np.maximum(sigma, floor)
+
+
 @dataclass(frozen=True, eq=False)
 class _Grid:
     """A spectrum on a uniform, increasing energy grid."""
@@ -250,38 +293,63 @@ def _gauss(e: FloatArray, h: float, c: float, s: float) -> FloatArray:
     return h * np.exp(-0.5 * ((e - c) / s) ** 2)
 
 
+SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
+
+
+def _band(e: FloatArray, a: float, mu: float, s: float, k: float) -> FloatArray:
+    """The first-exciton band: a Gaussian (centre ``mu``, sigma ``s``) convolved with a one-sided
+    exponential of decay ``k s`` towards higher energy (an exponentially modified Gaussian), scaled so
+    that it tends to ``a exp(-(e - mu)^2 / 2 s^2)`` as ``k`` tends to 0."""
+    u = (e - mu) / s
+    z = (1.0 / k - u) / math.sqrt(2.0)
+    # exp(-u^2/2) erfcx(z), written for z < 0 (far into the tail) without overflow
+    with np.errstate(over="ignore"):
+        g = np.where(z >= 0.0, np.exp(-0.5 * u * u) * special.erfcx(np.maximum(z, 0.0)), 0.0)
+        g = np.where(z < 0.0, np.exp(np.minimum(0.5 / k**2 - u / k, 700.0)) * special.erfc(np.minimum(z, 0.0)), g)
+    return a * g * (SQRT_HALF_PI / k)
+
+
 @dataclass(frozen=True, eq=False)
 class _Fit:
-    p: FloatArray  # h, e1, s1, h2, e2, s2, b0, b1
+    p: FloatArray  # a, mu, s1, h2, e2, s2, b0, b1, k (see _model)
     err: FloatArray
+    cov: FloatArray  # covariance of all parameters (zero rows and columns for the fixed ones)
     converged: bool
     at_bound: bool
 
 
 def _model(p: FloatArray, e: FloatArray, ec: float) -> FloatArray:
-    h, e1, s1, h2, e2, s2, b0, b1 = p
-    return h * np.exp(-0.5 * ((e - e1) / s1) ** 2) + h2 * np.exp(-0.5 * ((e - e2) / s2) ** 2) + b0 + b1 * (e - ec)
+    a, mu, s1, h2, e2, s2, b0, b1, k = p
+    return _band(e, a, mu, s1, k) + h2 * np.exp(-0.5 * ((e - e2) / s2) ** 2) + b0 + b1 * (e - ec)
 
 
 def _jacobian(p: FloatArray, e: FloatArray, ec: float) -> FloatArray:
-    h, e1, s1, h2, e2, s2, _b0, _b1 = p
-    u1 = (e - e1) / s1
+    a, mu, s1, h2, e2, s2, _b0, _b1, k = p
+    u1 = (e - mu) / s1
+    z = (1.0 / k - u1) / math.sqrt(2.0)
+    scale = SQRT_HALF_PI / k
+    shape = _band(e, 1.0, mu, s1, k) / scale  # exp(-u^2/2) erfcx(z)
+    band = a * scale * shape
+    # d/du [exp(-u^2/2) erfcx(z)] = -u shape + exp(-u^2/2) erfcx'(z) dz/du, erfcx' = 2 z erfcx - 2/sqrt(pi)
     g1 = np.exp(-0.5 * u1 * u1)
+    g1_dfz = 2.0 * z * shape - 2.0 / math.sqrt(math.pi) * g1  # exp(-u^2/2) erfcx'(z)
+    d_u = a * scale * (-u1 * shape - g1_dfz / math.sqrt(2.0))  # d band / d u1
     u2 = (e - e2) / s2
     g2 = np.exp(-0.5 * u2 * u2)
-    jac = np.empty((e.size, 8))
-    jac[:, 0] = g1
-    jac[:, 1] = h * g1 * u1 / s1
-    jac[:, 2] = jac[:, 1] * u1
+    jac = np.empty((e.size, 9))
+    jac[:, 0] = shape * scale
+    jac[:, 1] = -d_u / s1
+    jac[:, 2] = -d_u * u1 / s1
     jac[:, 3] = g2
     jac[:, 4] = h2 * g2 * u2 / s2
     jac[:, 5] = jac[:, 4] * u2
     jac[:, 6] = 1.0
     jac[:, 7] = e - ec
+    jac[:, 8] = -band / k - a * scale * g1_dfz / (math.sqrt(2.0) * k * k)
     return jac
 
 
-def _levenberg_marquardt(
+def _least_squares(
     p0: FloatArray,
     lo: FloatArray,
     hi: FloatArray,
@@ -290,74 +358,66 @@ def _levenberg_marquardt(
     y: FloatArray,
     w: FloatArray,
     ec: float,
+    tolerance: float = 1e-6,
 ) -> _Fit:
-    """Weighted least squares over the ``free`` parameters with the Levenberg-Marquardt step,
-    bounds kept by clipping."""
+    """Weighted least squares over the ``free`` parameters within the bounds (scipy's trust-region
+    reflective method with the analytic Jacobian); standard errors from the covariance at the
+    minimum scaled by the reduced chi^2."""
     sw = np.sqrt(w)
-    ysw = y * sw
-    p = np.clip(p0, lo, hi)
     idx = np.flatnonzero(free)
-    r = _model(p, e, ec) * sw - ysw
-    cost = float(r @ r)
-    lam = 1e-3
-    converged = False
-    quiet = 0
-    jw = _jacobian(p, e, ec)[:, idx] * sw[:, None]
-    on_diagonal = np.diag_indices(idx.size)
-    for _ in range(LM_MAX_ITERATIONS):
-        grad = jw.T @ r
-        hess = jw.T @ jw
-        diag = hess.diagonal().copy()
-        diag[diag <= 0] = 1e-12
-        accepted = False
-        while lam < 1e12:
-            damped = hess.copy()
-            damped[on_diagonal] += lam * diag
-            try:
-                step = np.linalg.solve(damped, -grad)
-            except np.linalg.LinAlgError:
-                lam *= 10.0
-                continue
-            p_new = p.copy()
-            p_new[idx] += step
-            np.clip(p_new, lo, hi, out=p_new)
-            r_new = _model(p_new, e, ec) * sw - ysw
-            cost_new = float(r_new @ r_new)
-            if cost_new <= cost:
-                accepted = True
-                break
-            lam *= 4.0
-        if not accepted:
-            converged = True  # no downhill step left: a minimum within the bounds
-            break
-        quiet = quiet + 1 if cost - cost_new <= LM_RELATIVE_TOLERANCE * cost else 0
-        p, r, cost = p_new, r_new, cost_new
-        jw = _jacobian(p, e, ec)[:, idx] * sw[:, None]
-        lam = max(lam / 3.0, 1e-9)
-        if quiet >= 2:
-            converged = True
-            break
+    p = np.clip(p0, lo, hi)
+    # a start on a bound is moved just inside it (the method needs a strictly feasible start)
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    p = np.clip(p, lo + 1e-9 * span, hi - 1e-9 * span)
+
+    def residuals(q: FloatArray) -> FloatArray:
+        p[idx] = q
+        return (_model(p, e, ec) - y) * sw
+
+    def jacobian(q: FloatArray) -> FloatArray:
+        p[idx] = q
+        return _jacobian(p, e, ec)[:, idx] * sw[:, None]
+
+    result = optimize.least_squares(
+        residuals,
+        p[idx],
+        jac=jacobian,
+        bounds=(lo[idx], hi[idx]),
+        method="trf",
+        x_scale="jac",
+        max_nfev=FIT_MAX_EVALUATIONS,
+        ftol=tolerance,
+        xtol=tolerance,
+    )
+    p[idx] = result.x
+    cost = 2.0 * float(result.cost)
+    jw = np.asarray(result.jac)
     dof = max(e.size - idx.size, 1)
     err = np.full(p.size, math.nan)
+    cov = np.zeros((p.size, p.size))
     try:
-        cov = np.linalg.pinv(jw.T @ jw) * (cost / dof)
-        err[idx] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        cov[np.ix_(idx, idx)] = np.linalg.pinv(jw.T @ jw) * (cost / dof)
+        err[idx] = np.sqrt(np.clip(np.diag(cov)[idx], 0.0, None))
     except np.linalg.LinAlgError:
         err[idx] = math.inf
+        cov[np.ix_(idx, idx)] = math.inf
     span = hi[1:3] - lo[1:3]
     at_bound = bool(np.any((p[1:3] - lo[1:3] < 1e-6 * span) | (hi[1:3] - p[1:3] < 1e-6 * span)))
-    return _Fit(p=p, err=err, converged=converged, at_bound=at_bound)
+    return _Fit(p=p.copy(), err=err, cov=cov, converged=bool(result.success), at_bound=at_bound)
 
 
 @dataclass(frozen=True)
 class ExcitonPeak:
     """The first-exciton band of one spectrum.
 
-    ``wavelength_nm`` = hc / ``energy_ev`` (the centre of a Gaussian in photon energy),
-    ``fwhm_mev`` its full width at half maximum, ``height`` its amplitude (OD above the fitted
-    background); ``*_err`` are standard errors.  ``ok`` is False when the band could not be
-    measured, ``note`` says why (empty when ok).  Values are NaN when no band was found; for a
-    band at the range's edge or in a masked span they hold the best estimate.
+    ``wavelength_nm`` = hc / ``energy_ev``, the band's maximum; ``fwhm_mev`` its full width at half
+    maximum read as twice the half width on the band's red side (the side free of the higher
+    transitions; for a symmetric band the two are the same); ``height`` the maximum (OD above the
+    fitted background); ``*_err`` are standard errors.  ``shape`` holds the fitted band
+    (amplitude, Gaussian centre eV, Gaussian sigma eV, tail as a multiple of sigma): see
+    :meth:`band`.  ``ok`` is False when the band could not be measured, ``note`` says why (empty
+    when ok).  Values are NaN when no band was found; for a band at the range's edge or in a masked
+    span they hold the best estimate.
     """
 
     wavelength_nm: float
@@ -370,11 +430,20 @@ class ExcitonPeak:
     height_err: float
     ok: bool
     note: str
+    shape: tuple[float, float, float, float] = (math.nan, math.nan, math.nan, math.nan)
 
     @property
     def sigma_ev(self) -> float:
-        """Gaussian standard deviation of the band, eV."""
+        """Standard deviation of the Gaussian with the band's red side, eV."""
         return self.fwhm_mev / MEV_PER_EV / FWHM_PER_SIGMA
+
+    def band(self, energy_ev: ArrayLike) -> FloatArray:
+        """The fitted band (OD) at photon energies ``energy_ev``; without a fitted shape, the
+        Gaussian of ``height``, ``energy_ev`` and ``fwhm_mev``."""
+        e = np.asarray(energy_ev, dtype=float)
+        if all(math.isfinite(v) for v in self.shape):
+            return _band(e, *self.shape)
+        return _gauss(e, self.height, self.energy_ev, self.sigma_ev)
 
 
 def _missing(note: str) -> ExcitonPeak:
@@ -448,17 +517,33 @@ def first_exciton(
             f"{func}: expected_nm={expected_nm!r} lies outside the search range {lo_nm:g}..{hi_nm:g} nm; "
             f"give a wavelength inside it or widen search_nm"
         )
-    return _first_exciton(wl, a, lo_nm, hi_nm, expected_nm, None)[0]
+    return _first_exciton(wl, a, lo_nm, hi_nm, expected_nm)[0]
 
 
 def _first_exciton(
+    wl: FloatArray,
+    a: FloatArray,
+    lo_nm: float,
+    hi_nm: float,
+    expected_nm: float | None,
+    start: FloatArray | None = None,
+) -> tuple[ExcitonPeak, FloatArray | None]:
+    """The first exciton of one spectrum (see the module docstring) and the fitted parameters.
+
+    ``start``: the parameters fitted to the previous spectrum of a run.  When the band found lies
+    within a sigma of it, the last round alone is fitted from it; the result is kept when its centre
+    and sigma moved by at most STABLE_SIGMA sigma from the start (a run changes slowly between
+    spectra), else the spectrum is fitted from its own start."""
+    if start is not None:
+        peak, params = _fit_band(wl, a, lo_nm, hi_nm, expected_nm, start)
+        if peak.ok:
+            return peak, params
+    return _fit_band(wl, a, lo_nm, hi_nm, expected_nm, None)
+
+
+def _fit_band(
     wl: FloatArray, a: FloatArray, lo_nm: float, hi_nm: float, expected_nm: float | None, start: FloatArray | None
 ) -> tuple[ExcitonPeak, FloatArray | None]:
-    """The first exciton and the fitted parameters (a start for the next spectrum of a run).
-
-    ``start``: the previous spectrum's parameters; when the band found lies within a sigma of its
-    centre, the fit starts from them and skips the band + line fit (the result is the same
-    minimum, found in fewer steps)."""
     inside = (wl >= lo_nm) & (wl <= hi_nm)
     grid = _energy_grid(wl, a, lo_nm, hi_nm)
     if grid is None:
@@ -491,79 +576,109 @@ def _first_exciton(
     e_pix_all = HC_EV_NM / wl
     good = inside & np.isfinite(a)
     fit: _Fit | None = None
-    free_first = np.array([True, True, True, False, False, False, True, True])
-    free_both = np.ones(8, dtype=bool)
+    free_first = np.array([True, True, True, False, False, False, True, True, False])
+    free_gauss = np.array([True, True, True, True, True, True, True, True, False])
+    free_all = np.ones(9, dtype=bool)
+    # a Gaussian band on its red side, then with the next transition (twice: the window follows the
+    # band), then the band's blue tail set free from the Gaussian found
     rounds: tuple[tuple[tuple[float, float], BoolArray], ...] = (
         (RED_WINDOW_SIGMA, free_first),
-        (FIT_WINDOW_SIGMA, free_both),
-        (FIT_WINDOW_SIGMA, free_both),
+        (FIT_WINDOW_SIGMA, free_gauss),
+        (FIT_WINDOW_SIGMA, free_gauss),
+        (FIT_WINDOW_SIGMA, free_all),
     )
     p_prev: FloatArray | None = None
-    if start is not None and abs(float(start[1]) - e_peak) < float(start[2]) and start[3] > 0:
+    if start is not None:
+        if abs(float(start[1]) - e_peak) > 2.0 * float(start[2]) * (1.0 + float(start[8])):
+            return _no_fit("the band moved away from the previous spectrum's")
         p_prev = start.copy()
-        e_peak, sigma = float(start[1]), float(start[2])
-        rounds = rounds[1:]
+        e_peak, sigma = float(start[1]), float(start[2]) * math.sqrt(1.0 + float(start[8]) ** 2)
+        rounds = rounds[-1:]
+    weight = 1.0 / _pixel_noise(a) ** 2  # the noise varies along the detector: the quiet pixels count more
     stable = False
     for (below, above), free in rounds:
         sel = good & (e_pix_all >= e_peak - below * sigma) & (e_pix_all <= e_peak + above * sigma)
         if np.count_nonzero(sel) < MIN_FIT_PIXELS:
             fit = None
             break
-        e = e_pix_all[sel]
-        y = a[sel]
-        w = np.where(e > e_peak, BLUE_SIDE_WEIGHT, 1.0)
+        e, y, w = _binned(e_pix_all[sel], a[sel], weight[sel], min(FIT_BIN_EV, FIT_BIN_SIGMA * sigma))
         if p_prev is None:
             top = float(np.interp(e_peak, grid.e, grid.a))
             red_base = float(np.min(y[e <= e_peak])) if np.any(e <= e_peak) else float(np.min(y))
             h0 = max(top - red_base, PROMINENCE_NOISE * noise)
-            p0 = np.array([h0, e_peak, sigma, 0.0, e_peak + 2.5 * sigma, 1.5 * sigma, red_base, 0.0])
+            p0 = np.array([h0, e_peak, sigma, 0.0, e_peak + 2.5 * sigma, 1.5 * sigma, red_base, 0.0, TAIL_MIN])
         else:
             p0 = p_prev.copy()
-            if not free[3] or p0[3] <= 0:
+            if p0[3] <= 0:
                 # the next transition starts where the spectrum most exceeds the first band + line
-                rest = y - _gauss(e, p0[0], p0[1], p0[2]) - p0[6] - p0[7] * (e - e_peak)
+                rest = y - _band(e, p0[0], p0[1], p0[2], p0[8]) - p0[6] - p0[7] * (e - e_peak)
                 blue = e > e_peak + 1.5 * sigma
                 if np.any(blue):
                     j = int(np.argmax(np.where(blue, rest, -np.inf)))
                     p0[3:6] = (max(float(rest[j]), 0.1 * p0[0]), float(e[j]), 1.5 * sigma)
-        lo = np.array([0.0, e_peak - sigma, 0.3 * sigma, 0.0, e_peak + NEXT_MIN_SIGMA * sigma, 0.5 * sigma])
-        hi = np.array([np.inf, e_peak + sigma, 3.0 * sigma, np.inf, e_peak + NEXT_MAX_SIGMA * sigma, 3.0 * sigma])
-        lo = np.concatenate([lo, [-np.inf, -np.inf]])
-        hi = np.concatenate([hi, [np.inf, np.inf]])
-        fit = _levenberg_marquardt(p0, lo, hi, free, e, y, w, e_peak)
+        tail = free[8]  # with a tail the Gaussian's centre sits to the red of the band's maximum
+        lo = np.array([0.0, e_peak - (2.0 if tail else 1.0) * sigma, (0.2 if tail else 0.3) * sigma, 0.0])
+        hi = np.array([np.inf, e_peak + sigma, 3.0 * sigma, np.inf])
+        lo = np.concatenate([lo, [e_peak + NEXT_MIN_SIGMA * sigma, 0.5 * sigma, -np.inf, -np.inf, TAIL_MIN]])
+        hi = np.concatenate([hi, [e_peak + NEXT_MAX_SIGMA * sigma, 3.0 * sigma, np.inf, np.inf, TAIL_MAX]])
+        fit = _least_squares(p0, lo, hi, free, e, y, w, e_peak, FIT_TOLERANCE if tail else START_TOLERANCE)
+        if tail:
+            if start is not None:
+                shift = max(abs(float(fit.p[1]) - float(start[1])), abs(float(fit.p[2]) - float(start[2])))
+                stable = shift <= STABLE_SIGMA * float(fit.p[2])
+            break
         if free[3] and p_prev is not None:
             shift = max(abs(float(fit.p[1]) - float(p_prev[1])), abs(float(fit.p[2]) - float(p_prev[2])))
             stable = shift <= STABLE_SIGMA * float(fit.p[2])
         # the line's offset is referred to the previous centre: move it to the new one
         p_prev = fit.p.copy()
-        new_peak = float(fit.p[1])
-        p_prev[6] += p_prev[7] * (new_peak - e_peak)
-        e_peak, sigma = new_peak, float(fit.p[2])
+        new_centre = float(fit.p[1])
+        p_prev[6] += p_prev[7] * (new_centre - e_peak)
+        e_peak, sigma = new_centre, float(fit.p[2])
     if fit is None:
         return _no_fit(
             f"the band near {HC_EV_NM / e_peak:.1f} nm has fewer than {MIN_FIT_PIXELS} unmasked pixels in its fit "
             f"window: it is masked"
         )
-    h, e1, s1 = (float(v) for v in fit.p[:3])
-    he, e1e, s1e = (float(v) for v in fit.err[:3])
+    shape = (float(fit.p[0]), float(fit.p[1]), float(fit.p[2]), float(fit.p[8]))
+    e1, h, hwhm = _band_figures(*shape)
+    # standard errors: the figures' gradients in the band's parameters, through the fit's covariance
+    gradient = np.zeros((3, 4))
+    for j, idx in enumerate((0, 1, 2, 8)):
+        step = max(1e-6 * abs(float(fit.p[idx])), 1e-9)
+        shifted = list(shape)
+        shifted[j] += step
+        gradient[:, j] = (np.array(_band_figures(*shifted)) - (e1, h, hwhm)) / step
+    cov = fit.cov[np.ix_((0, 1, 2, 8), (0, 1, 2, 8))]
+    e1e, he, hwhm_e = (float(v) for v in np.sqrt(np.clip(np.einsum("ij,jk,ik->i", gradient, cov, gradient), 0, None)))
+    fwhm = 2.0 * hwhm
+    red_sigma = hwhm / math.sqrt(2.0 * math.log(2.0))  # the Gaussian with this red side
     lam = HC_EV_NM / e1
     peak = {
         "wavelength_nm": lam,
         "energy_ev": e1,
-        "fwhm_mev": FWHM_PER_SIGMA * s1 * MEV_PER_EV,
+        "fwhm_mev": fwhm * MEV_PER_EV,
         "height": h,
         "wavelength_err_nm": HC_EV_NM / e1**2 * e1e,
         "energy_err_ev": e1e,
-        "fwhm_err_mev": FWHM_PER_SIGMA * s1e * MEV_PER_EV,
+        "fwhm_err_mev": 2.0 * hwhm_e * MEV_PER_EV,
         "height_err": he,
+        "shape": shape,
     }
     notes = []
-    if e1 - EDGE_SIGMA * s1 < e_red_end:
+    redder = _rise_to_the_red(e_pix_all, np.where(good, a, np.nan), weight**-0.5, e1, hwhm)
+    if math.isfinite(redder):
+        notes.append(
+            f"the absorbance rises again to the red of the band at {lam:.1f} nm (to {redder:.2g} OD above the dip "
+            f"between them): the first exciton lies further to the red, at or beyond the range's end "
+            f"({HC_EV_NM / e_red_end:.1f} nm); extend the range to the red"
+        )
+    elif e1 - EDGE_SIGMA * red_sigma < e_red_end:
         notes.append(
             f"the band at {lam:.1f} nm is at the edge of the range: its red side is cut at "
             f"{HC_EV_NM / e_red_end:.1f} nm; extend the range to the red"
         )
-    e_win = np.linspace(e1 - FIT_HALF_WINDOW_SIGMA * s1, e1, 31)  # the red side, which carries the width
+    e_win = np.linspace(e1 - FIT_HALF_WINDOW_SIGMA * red_sigma, e1, 31)  # the red side, which carries the width
     masked_fraction = float(np.mean(np.interp(e_win, grid.e, grid.masked.astype(float)) >= 0.5))
     if masked_fraction > MASKED_MAX_FRACTION or bool(
         np.any(grid.masked[np.clip(np.searchsorted(grid.e, [e1]), 0, grid.e.size - 1)])
@@ -572,18 +687,82 @@ def _first_exciton(
             f"the band at {lam:.1f} nm is masked: {masked_fraction:.0%} of its red side has no valid pixels "
             f"(at most {MASKED_MAX_FRACTION:.0%})"
         )
-    if FWHM_PER_SIGMA * s1 * MEV_PER_EV < MIN_FWHM_MEV:
+    if fwhm * MEV_PER_EV < MIN_FWHM_MEV:
         notes.append(
-            f"the fitted band near {lam:.1f} nm is {FWHM_PER_SIGMA * s1 * MEV_PER_EV:.1f} meV wide, narrower than "
+            f"the fitted band near {lam:.1f} nm is {fwhm * MEV_PER_EV:.1f} meV wide, narrower than "
             f"{MIN_FWHM_MEV:g} meV: noise, not a band"
         )
-    elif not stable or fit.at_bound or not (h > 0 and math.isfinite(e1e) and math.isfinite(s1e)):
+    elif not stable or fit.at_bound or not (h > 0 and math.isfinite(e1e) and math.isfinite(hwhm_e)):
         why = "its centre or width sits at a bound" if fit.at_bound else "centre and width do not settle between fits"
         notes.append(f"the fit failed for the {how} near {lam:.1f} nm: {why}")
+    elif not hwhm_e <= MAX_RELATIVE_ERROR * hwhm:
+        notes.append(
+            f"the width of the band near {lam:.1f} nm is not determined: {fwhm * MEV_PER_EV:.0f} "
+            f"+/- {2.0 * hwhm_e * MEV_PER_EV:.0f} meV (at most {MAX_RELATIVE_ERROR:.0%})"
+        )
     elif h < PROMINENCE_NOISE * noise:
         notes.append(f"the fitted band is {h:.2g} OD high, below {PROMINENCE_NOISE:g}x the noise ({noise:.2g} OD)")
     result = ExcitonPeak(**peak, ok=not notes, note="; ".join(notes))
-    return result, (p_prev if result.ok else None)
+    return result, (fit.p.copy() if result.ok else None)
+
+
+def _rise_to_the_red(e: FloatArray, a: FloatArray, noise: FloatArray, e1: float, hwhm: float) -> float:
+    """How far (OD) the spectrum rises again, beyond a dip, to the red of the band at ``e1``: the
+    unmasked pixels from the band's red half maximum to the range's end are averaged in
+    runs of RISE_PIXELS; the largest rise of a run's mean over the lowest mean between it and the
+    band counts when it is PROMINENCE_NOISE times both runs' noise.  NaN when there is no such rise."""
+    red = np.flatnonzero(np.isfinite(a) & (e < e1 - hwhm))
+    n = red.size // RISE_PIXELS
+    if n < 2:
+        return math.nan
+    order = red[np.argsort(-e[red])][: n * RISE_PIXELS]  # from the band towards the red end
+    means = a[order].reshape(n, RISE_PIXELS).mean(axis=1)
+    sigmas = np.sqrt((noise[order] ** 2).reshape(n, RISE_PIXELS).mean(axis=1) / RISE_PIXELS)
+    best = math.nan
+    for j in range(1, n):
+        i = int(np.argmin(means[:j]))
+        rise = float(means[j] - means[i])
+        if rise > PROMINENCE_NOISE * math.hypot(sigmas[i], sigmas[j]) and not rise <= best:
+            best = rise
+    return best
+
+
+def _binned(e: FloatArray, y: FloatArray, w: FloatArray, width: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Pixels merged into energy bins ``width`` wide: weighted mean energy and absorbance, summed
+    weight (the same least-squares problem, to second order in the bin width, with fewer points)."""
+    k = np.floor((e - float(e.min())) / width).astype(int)
+    w_sum = np.bincount(k, weights=w)
+    used = w_sum > 0
+    w_sum = w_sum[used]
+    e_bin = np.bincount(k, weights=w * e)[used] / w_sum
+    y_bin = np.bincount(k, weights=w * y)[used] / w_sum
+    return e_bin, y_bin, w_sum
+
+
+def _band_figures(a: float, mu: float, s: float, k: float) -> tuple[float, float, float]:
+    """The band's maximum (energy eV and height) and its half width at half maximum on the red
+    side (eV), read off the band on a grid of s/100 and refined (a parabola through the top, a line
+    through the half-height crossing)."""
+    step = s / 100.0
+    grid = np.arange(mu - 5.0 * s, mu + 3.0 * s + 6.0 * k * s, step)
+    band = _band(grid, a, mu, s, k)
+    i = int(np.argmax(band))
+    if 0 < i < grid.size - 1:
+        y0, y1, y2 = (float(v) for v in band[i - 1 : i + 2])
+        curve = y0 - 2.0 * y1 + y2
+        shift = 0.5 * (y0 - y2) / curve if curve < 0 else 0.0
+        top_e = float(grid[i]) + shift * step
+        top = y1 - 0.25 * (y0 - y2) * shift
+    else:
+        top_e, top = float(grid[i]), float(band[i])
+    half = 0.5 * top
+    below = np.flatnonzero(band[: i + 1] <= half)
+    if below.size == 0:
+        return top_e, top, math.nan
+    j = int(below[-1])
+    y0, y1 = float(band[j]), float(band[j + 1])
+    crossing = float(grid[j]) + (half - y0) / (y1 - y0) * step if y1 != y0 else float(grid[j])
+    return top_e, top, top_e - crossing
 
 
 # -- second population ------------------------------------------------------------------------
@@ -637,7 +816,7 @@ def _second_population(
     grid = _energy_grid(wl, a, lo_nm, hi_nm)
     if grid is None:
         return False, 0.0
-    remainder = grid.a - _gauss(grid.e, main.height, main.energy_ev, s1)
+    remainder = grid.a - main.band(grid.e)
     points = _odd(SECOND_SMOOTH_SIGMA * s1 / grid.step)
     points = min(points, grid.e.size if grid.e.size % 2 else grid.e.size - 1)
     if points < 5:
@@ -832,7 +1011,12 @@ def growth_traces(
     search_nm: tuple[float, float] | None = None,
 ) -> GrowthTraces:
     """First exciton, width, size, second population, MSC features and short-wavelength absorbance
-    for every spectrum of a run (rows of ``spectra``, one per time)."""
+    for every spectrum of a run (rows of ``spectra``, one per time).
+
+    Each spectrum's band is fitted first from the previous spectrum's (the last round alone, a
+    third of the work) and kept when its centre and sigma moved by at most STABLE_SIGMA sigma;
+    otherwise, and after a spectrum without a band, it is fitted from its own start as
+    :func:`first_exciton` does."""
     func = "growth_traces"
     t = _times(func, times_s)
     wl = _wavelengths(func, wavelengths_nm)
@@ -853,10 +1037,9 @@ def growth_traces(
     ok = np.zeros(n, dtype=bool)
     notes: list[str] = []
     sizing_note = ""
+    start: FloatArray | None = None  # the last fitted spectrum's band: the next one starts from it
     for k in range(n):
-        # each spectrum fitted from its own start: a start carried from the last spectrum can settle in
-        # another minimum of a skewed band (seen: 115 meV against 136 meV from a fresh start)
-        peak, _ = _first_exciton(wl, rows[k], lo_nm, hi_nm, None, None)
+        peak, start = _first_exciton(wl, rows[k], lo_nm, hi_nm, None, start)
         notes.append(peak.note)
         if not peak.ok:
             continue

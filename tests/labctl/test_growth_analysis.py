@@ -90,6 +90,37 @@ def test_first_exciton_recovers_centre_and_width_within_one_percent(
     assert 0 < peak.wavelength_err_nm < 0.005 * centre_nm
 
 
+def skewed_band(e: np.ndarray, e0: float, sigma: float, tail: float) -> np.ndarray:
+    """An ensemble's first exciton: Gaussians of width ``sigma`` whose centres spread to the blue of
+    ``e0`` as a gamma distribution (shape 2, scale ``tail``; the small crystals' tail), height ~1."""
+    offsets = np.linspace(0.0, 12.0 * tail, 400)
+    weights = offsets * np.exp(-offsets / tail)
+    band = weights @ np.exp(-0.5 * ((e[None, :] - e0 - offsets[:, None]) / sigma) ** 2)
+    return band / band.max()
+
+
+@pytest.mark.parametrize("centre_nm", [560.0, 700.0, 850.0])
+@pytest.mark.parametrize(("sigma_mev", "tail_mev"), [(45.0, 15.0), (45.0, 35.0), (30.0, 30.0)])
+def test_a_skewed_band_gives_its_maximum_and_red_half_width(
+    centre_nm: float, sigma_mev: float, tail_mev: float
+) -> None:
+    e = HC_EV_NM / WIDE
+    e0 = HC_EV_NM / centre_nm
+    band = 0.6 * skewed_band(e, e0, sigma_mev / 1000.0, tail_mev / 1000.0)
+    nxt = 0.3 * np.exp(-0.5 * ((e - e0 - 0.35) / 0.09) ** 2)  # the next transition, 350 meV above
+    a = band + nxt + 0.03 * (400.0 / WIDE) ** 4 + 0.002 * np.random.default_rng(int(centre_nm)).standard_normal(e.size)
+    # the band's own maximum and red half width, read off it on a fine grid
+    fine = np.linspace(e0 - 0.5, e0 + 0.8, 130001)
+    drawn = skewed_band(fine, e0, sigma_mev / 1000.0, tail_mev / 1000.0)
+    top = int(np.argmax(drawn))
+    red_half = fine[np.flatnonzero(drawn[:top] <= 0.5)[-1]]
+    peak = first_exciton(WIDE, a)
+    assert peak.ok, peak.note
+    assert peak.wavelength_nm == pytest.approx(HC_EV_NM / fine[top], rel=0.002)
+    assert peak.fwhm_mev == pytest.approx(2000.0 * (fine[top] - red_half), rel=0.01)
+    assert peak.height == pytest.approx(0.6, rel=0.03)
+
+
 def test_first_exciton_bridges_a_masked_span_beside_the_band() -> None:
     a = spectrum(BENCH, 560.0, 100.0)
     a[(BENCH > 530.0) & (BENCH < 545.0)] = np.nan  # on the band's blue flank
