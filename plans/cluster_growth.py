@@ -31,7 +31,7 @@ import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.utils import FailedStatus
 
-from labctl.analysis.growth import first_exciton, narrowing_stopped
+from labctl.analysis.growth import ExcitonPeak, first_exciton, narrowing_stopped
 from labctl.devices.absorbance import AbsorbanceProbe
 from labctl.devices.hotplate import Hotplate
 from labctl.devices.operator import HandStep, Operator
@@ -186,9 +186,10 @@ def heat_and_settle(hotplate: Hotplate, clock: BenchClock, temperature_c: float,
     yield from bps.trigger_and_read([hotplate, clock], name="heat")
 
 
-def _peak(reading: dict[str, Any], absorbance: AbsorbanceProbe) -> Any:
+def _peak(reading: dict[str, Any], absorbance: AbsorbanceProbe, previous: ExcitonPeak | None) -> ExcitonPeak:
+    """The spectrum's first exciton, its fit started from the previous spectrum's as the run's analysis does."""
     spectrum = np.asarray(reading[absorbance.absorbance.name]["value"], dtype=float)
-    return first_exciton(absorbance.wavelengths_nm, spectrum)
+    return first_exciton(absorbance.wavelengths_nm, spectrum, previous=previous)
 
 
 def cluster_growth(
@@ -375,6 +376,7 @@ def cluster_growth(
         """A spectrum every interval from the first drop on, until a stop rule or the pump ends the injection."""
         t0 = yield from bps.rd(clock.elapsed)
         widths: list[float] = []
+        peak: ExcitonPeak | None = None  # the last spectrum's band: the next fit starts from it
         k = 0
         reason = "volume delivered"
         while True:
@@ -389,7 +391,7 @@ def cluster_growth(
                 break
             if target_nm is None and not stop_when_narrowing_stops:
                 continue  # no stop rule reads the spectrum: the figures come after the run
-            peak = _peak(reading, absorbance)
+            peak = _peak(reading, absorbance, peak)
             if peak.ok:
                 widths.append(peak.fwhm_mev)
                 if target_nm is not None and peak.wavelength_nm >= target_nm:

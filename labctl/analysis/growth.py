@@ -413,11 +413,13 @@ class ExcitonPeak:
     ``wavelength_nm`` = hc / ``energy_ev``, the band's maximum; ``fwhm_mev`` its full width at half
     maximum read as twice the half width on the band's red side (the side free of the higher
     transitions; for a symmetric band the two are the same); ``height`` the maximum (OD above the
-    fitted background); ``*_err`` are standard errors.  ``shape`` holds the fitted band
-    (amplitude, Gaussian centre eV, Gaussian sigma eV, tail as a multiple of sigma): see
-    :meth:`band`.  ``ok`` is False when the band could not be measured, ``note`` says why (empty
-    when ok).  Values are NaN when no band was found; for a band at the range's edge or in a masked
-    span they hold the best estimate.
+    fitted background); ``*_err`` are standard errors.  ``parameters`` are the fitted model's
+    (band amplitude, Gaussian centre eV, Gaussian sigma eV; next transition height, centre eV and
+    sigma eV; background offset and slope; the band's tail as a multiple of its sigma), empty when
+    nothing was fitted: :meth:`band` draws the band, and ``first_exciton(..., previous=peak)``
+    starts the next spectrum of a run from them.  ``ok`` is False when the band could not be
+    measured, ``note`` says why (empty when ok).  Values are NaN when no band was found; for a band
+    at the range's edge or in a masked span they hold the best estimate.
     """
 
     wavelength_nm: float
@@ -430,7 +432,7 @@ class ExcitonPeak:
     height_err: float
     ok: bool
     note: str
-    shape: tuple[float, float, float, float] = (math.nan, math.nan, math.nan, math.nan)
+    parameters: tuple[float, ...] = ()
 
     @property
     def sigma_ev(self) -> float:
@@ -441,8 +443,9 @@ class ExcitonPeak:
         """The fitted band (OD) at photon energies ``energy_ev``; without a fitted shape, the
         Gaussian of ``height``, ``energy_ev`` and ``fwhm_mev``."""
         e = np.asarray(energy_ev, dtype=float)
-        if all(math.isfinite(v) for v in self.shape):
-            return _band(e, *self.shape)
+        if len(self.parameters) == 9:
+            a, mu, s, *_, k = self.parameters
+            return _band(e, a, mu, s, k)
         return _gauss(e, self.height, self.energy_ev, self.sigma_ev)
 
 
@@ -500,6 +503,7 @@ def first_exciton(
     *,
     search_nm: tuple[float, float] | None = None,
     expected_nm: float | None = None,
+    previous: ExcitonPeak | None = None,
 ) -> ExcitonPeak:
     """The first-exciton (lowest-energy) absorption band of one spectrum; see the module docstring.
 
@@ -507,6 +511,8 @@ def first_exciton(
     :param absorbance: absorbance (OD) per pixel, NaN where masked.
     :param search_nm: the range to look in, nm; default the whole spectrum.
     :param expected_nm: take the band nearest this wavelength instead of the reddest.
+    :param previous: the band of the run's previous spectrum: the fit starts from it, as
+        :func:`growth_traces` does (ignored unless ``ok``).
     """
     func = "first_exciton"
     wl = _wavelengths(func, wavelengths_nm)
@@ -517,7 +523,8 @@ def first_exciton(
             f"{func}: expected_nm={expected_nm!r} lies outside the search range {lo_nm:g}..{hi_nm:g} nm; "
             f"give a wavelength inside it or widen search_nm"
         )
-    return _first_exciton(wl, a, lo_nm, hi_nm, expected_nm)[0]
+    start = np.array(previous.parameters) if previous is not None and previous.ok and previous.parameters else None
+    return _first_exciton(wl, a, lo_nm, hi_nm, expected_nm, start)[0]
 
 
 def _first_exciton(
@@ -663,7 +670,7 @@ def _fit_band(
         "energy_err_ev": e1e,
         "fwhm_err_mev": 2.0 * hwhm_e * MEV_PER_EV,
         "height_err": he,
-        "shape": shape,
+        "parameters": tuple(float(v) for v in fit.p),
     }
     notes = []
     redder = _rise_to_the_red(e_pix_all, np.where(good, a, np.nan), weight**-0.5, e1, hwhm)

@@ -121,6 +121,40 @@ def test_a_skewed_band_gives_its_maximum_and_red_half_width(
     assert peak.height == pytest.approx(0.6, rel=0.03)
 
 
+def test_a_first_exciton_beyond_the_range_is_not_taken_for_the_band_below_it() -> None:
+    # found in a trial: 12 mL at 2 mL/h grows InAs dots past the spectrometer's 1100 nm; the reddest
+    # band left in range is the next transition, which was reported as the first exciton
+    from labctl.sim.physics.growth import GrowthFlask
+
+    flask = GrowthFlask(
+        precursor="InAs amorphous cluster",
+        supply_ml=lambda t: 2.0 / 3600.0 * t,
+        temperature_c=lambda t: 280.0,
+        t0=0.0,
+        seed=0,
+    )
+    wl = np.linspace(200.0, 1100.0, 2048)
+    a = flask.absorbance(16200.0, wl, 0.2) + 0.002 * np.random.default_rng(1).standard_normal(wl.size)
+    a[wl > 1060.0] = np.nan  # the reference is too weak there
+    assert flask.truth(16200.0).first_exciton_nm > 1040.0
+    peak = first_exciton(wl, a)
+    assert not peak.ok
+    assert peak.note.split("; ")[0] == (
+        "the absorbance rises again to the red of the band at 830.3 nm (to 0.079 OD above the dip between them): "
+        "the first exciton lies further to the red, at or beyond the range's end (1100.0 nm)"
+    )
+
+
+def test_a_band_whose_width_the_noise_hides_is_not_reported() -> None:
+    # the precursor's broad band, 0.012 OD in 0.002 OD of noise: a fit is found, its width is not known
+    wl = np.linspace(200.0, 1100.0, 2048)
+    a = 0.012 * np.exp(-0.5 * ((wl - 400.0) / (90.0 / FWHM_PER_SIGMA)) ** 2)
+    a = a + 0.002 * np.random.default_rng(9).standard_normal(wl.size)
+    peak = first_exciton(wl, a)
+    assert not peak.ok
+    assert peak.note == "the width of the band near 400.8 nm is not determined: 632 +/- 342 meV (at most 20%)"
+
+
 def test_first_exciton_bridges_a_masked_span_beside_the_band() -> None:
     a = spectrum(BENCH, 560.0, 100.0)
     a[(BENCH > 530.0) & (BENCH < 545.0)] = np.nan  # on the band's blue flank
