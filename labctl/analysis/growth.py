@@ -604,6 +604,8 @@ def _fit_band(
     weight = 1.0 / _pixel_noise(a) ** 2  # the noise varies along the detector: the quiet pixels count more
     stable = False
     for (below, above), free in rounds:
+        if free[8] and fit is not None and not _worth_a_tail(fit, stable, e_pix_all, a, good, weight, e_red_end):
+            break  # the Gaussian is refused already: the tail round would not change that
         sel = good & (e_pix_all >= e_peak - below * sigma) & (e_pix_all <= e_peak + above * sigma)
         if np.count_nonzero(sel) < MIN_FIT_PIXELS:
             fit = None
@@ -711,6 +713,18 @@ def _fit_band(
         notes.append(f"the fitted band is {h:.2g} OD high, below {PROMINENCE_NOISE:g}x the noise ({noise:.2g} OD)")
     result = ExcitonPeak(**peak, ok=not notes, note="; ".join(notes))
     return result, (fit.p.copy() if result.ok else None)
+
+
+def _worth_a_tail(
+    fit: _Fit, stable: bool, e: FloatArray, a: FloatArray, good: BoolArray, weight: FloatArray, e_red_end: float
+) -> bool:
+    """Whether the Gaussian band found can pass the checks that do not depend on its tail: settled
+    between rounds, clear of the range's red end, no band beyond it to the red."""
+    e1, s1 = float(fit.p[1]), float(fit.p[2])
+    if not stable or e1 - EDGE_SIGMA * s1 < e_red_end:
+        return False
+    hwhm = s1 * math.sqrt(2.0 * math.log(2.0))
+    return not math.isfinite(_rise_to_the_red(e, np.where(good, a, np.nan), weight**-0.5, e1, hwhm))
 
 
 def _rise_to_the_red(e: FloatArray, a: FloatArray, noise: FloatArray, e1: float, hwhm: float) -> float:

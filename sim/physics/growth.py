@@ -34,10 +34,13 @@ Our model (every constant below marked "ours" is a plausible choice, not a measu
 maximum (in energy) of the main population's first-exciton band as the model draws it: the sum of
 its cohorts' first-exciton Gaussians, without the higher transitions, the continuum or scattering
 under it (what a measurement has to see through); the FWHM is twice the half width on the band's
-low-energy side, the side free of the higher transitions and of the smallest particles' tail.  A second population is a
-group of cohorts separated from the main one by more than :data:`SECOND_GAP_SIGMA` widths in E1,
-holding more than :data:`SECOND_MIN_FRACTION` of the first-exciton absorbance; the main population is
-the red one (the larger dots), whose band is the first exciton a spectrum shows.
+low-energy side, the side free of the higher transitions and of the smallest particles' tail.  The band
+is skewed: the late, small cohorts trail to the blue, so it is not a Gaussian and a Gaussian fit of a
+spectrum misreads it by 10-20 % (``labctl.analysis.growth`` fits it with a blue tail and reads the same
+two numbers off the fit).  A second population is a group of cohorts separated from the main one by
+more than :data:`SECOND_GAP_SIGMA` widths in E1, holding more than :data:`SECOND_MIN_FRACTION` of the
+first-exciton absorbance; the main population is the red one (the larger dots), whose band is the
+first exciton a spectrum shows.
 """
 
 from __future__ import annotations
