@@ -140,7 +140,7 @@ def test_a_first_exciton_beyond_the_range_is_not_taken_for_the_band_below_it() -
     peak = first_exciton(wl, a)
     assert not peak.ok
     assert peak.note.split("; ")[0] == (
-        "the absorbance rises again to the red of the band at 830.3 nm (to 0.079 OD above the dip between them): "
+        "the absorbance rises again to the red of the band at 844.1 nm (to 0.079 OD above the dip between them): "
         "the first exciton lies further to the red, at or beyond the range's end (1100.0 nm)"
     )
 
