@@ -152,7 +152,7 @@ def test_a_band_whose_width_the_noise_hides_is_not_reported() -> None:
     a = a + 0.002 * np.random.default_rng(9).standard_normal(wl.size)
     peak = first_exciton(wl, a)
     assert not peak.ok
-    assert peak.note == "the width of the band near 400.8 nm is not determined: 632 +/- 342 meV (at most 20%)"
+    assert peak.note == "the width of the band near 400.8 nm is not determined: 632 +/- 342 meV (at most 10%)"
 
 
 def test_first_exciton_bridges_a_masked_span_beside_the_band() -> None:
