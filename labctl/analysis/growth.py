@@ -1105,7 +1105,8 @@ def growth_figures(
 ) -> dict[str, float | bool | str]:
     """The numbers a growth run reports: end values (last fitted spectrum) and extrema.
 
-    Keys: ``first_exciton_nm``, ``fwhm_mev``, ``first_exciton_shift_nm`` (last minus first fitted),
+    Keys: ``first_exciton_nm``, ``fwhm_mev`` and ``first_exciton_time_s`` (the last fitted spectrum;
+    ``end_note`` says why when it is not the last spectrum), ``first_exciton_shift_nm`` (last minus first fitted),
     ``min_fwhm_mev`` and ``min_fwhm_time_s``, ``diameter_nm`` (absent when not sized) and always
     ``sizing_note``, ``second_population`` (any spectrum flagged) and
     ``second_population_time_s`` (the first flagged), ``msc_<nm>_absorbance`` (end value, nm
@@ -1119,6 +1120,12 @@ def growth_figures(
     if fitted.size:
         out["first_exciton_nm"] = float(traces.first_exciton_nm[fitted[-1]])
         out["fwhm_mev"] = float(traces.fwhm_mev[fitted[-1]])
+        out["first_exciton_time_s"] = float(t[fitted[-1]])
+        if fitted[-1] != t.size - 1:
+            out["end_note"] = (
+                f"the end values are the last fitted spectrum's, at {float(t[fitted[-1]]):.0f} s of "
+                f"{float(t[-1]):.0f} s; the last spectrum gave none: {traces.notes[-1]}"
+            )
         out["first_exciton_shift_nm"] = float(traces.first_exciton_nm[fitted[-1]] - traces.first_exciton_nm[fitted[0]])
         i_min = int(fitted[np.argmin(traces.fwhm_mev[fitted])])
         out["min_fwhm_mev"] = float(traces.fwhm_mev[i_min])

@@ -293,6 +293,8 @@ LABELS: dict[str, dict[str, str]] = {
     "cluster-growth": {
         "first_exciton_nm": "first exciton at the end (nm)",
         "fwhm_mev": "its width, FWHM (meV)",
+        "first_exciton_time_s": "measured at (s)",
+        "end_note": "the end values",
         "first_exciton_shift_nm": "red shift over the run (nm)",
         "min_fwhm_mev": "narrowest width (meV)",
         "min_fwhm_time_s": "reached at (s)",

@@ -322,7 +322,19 @@ def test_growth_traces_and_figures() -> None:
     assert traces.features[353.0][0] == pytest.approx(0.2 * 0.724, abs=0.005)
     assert figures["injected_ml"] == pytest.approx(0.65)
     assert figures["spectra"] == 40.0 and figures["spectra_fitted"] == 40.0
+    assert figures["first_exciton_time_s"] == 39 * 30.0 and "end_note" not in figures
     assert narrowing_stopped(traces.fwhm_mev, window=10, tolerance_mev=1.0) is False
+
+
+def test_the_end_figures_say_when_the_last_spectrum_gave_no_band() -> None:
+    times, rows = growth_run(6)
+    rows[-2:] = 0.002 * np.random.default_rng(2).standard_normal((2, BENCH.size))  # the band has gone
+    figures = growth_figures(growth_traces(times, BENCH, rows, material="CdSe", search_nm=(380.0, 850.0)))
+    assert figures["first_exciton_time_s"] == 3 * 30.0
+    assert figures["end_note"] == (
+        "the end values are the last fitted spectrum's, at 90 s of 150 s; the last spectrum gave none: no absorption "
+        "band in 380-850 nm stands 5x above the noise (0.002 OD)"
+    )
 
 
 def test_growth_figures_without_sizing_say_why() -> None:
