@@ -621,6 +621,7 @@ def dry_run(
             "electron_rate",
             "first_exciton_nm",
             "fwhm_mev",
+            "end_note",
             "min_fwhm_mev",
             "second_population",
             "reached_target",
@@ -686,6 +687,8 @@ def dry_run(
                 f"(narrowest {figures['min_fwhm_mev']:.0f} meV); {figures['endpoint']}"
                 + ("; a second population nucleated" if figures.get("second_population") else "")
             )
+            if figures.get("end_note"):
+                c.print(str(figures["end_note"]))
         elif figures and "ton" in figures:
             c.print(
                 f"predicted conversion {figures['conversion_percent']:.1f} %, TON {figures['ton']:.0f} per "

@@ -164,6 +164,21 @@ def test_dry_run_of_co2_photoreduction_reports_rates_and_selectivity_by_name():
     assert any("CO2" in s["step"] for s in out["timeline"])
 
 
+def test_a_growth_dry_run_that_outgrows_the_spectrometer_says_so():
+    # 12 mL at 2 mL/h grows the dots past the spectrometer's 1100 nm: the end values are an earlier
+    # spectrum's, and the summary says which and why
+    args = ["dry-run", "cluster-growth", "--bench", "sim-synthesis", "-p", "injection_rate=2mL/h",
+            "-p", "injection_volume=12mL", "-p", "temperature=280degC", "-p", "spectrum_interval=120s"]  # fmt: skip
+    out = _json(runner.invoke(app, [*args, "--json"]).output)
+    assert out["exit_status"] == "success"
+    assert out["figures"]["first_exciton_time_s"] < 23000.0
+    assert out["end_note"].startswith(
+        f"the end values are the last fitted spectrum's, at {out['figures']['first_exciton_time_s']:.0f} s of 23044 s; "
+        "the last spectrum gave none: the absorbance rises again to the red of the band at"
+    )
+    assert out["end_note"].endswith("at or beyond the range's end (1100.0 nm); extend the range to the red")
+
+
 def test_calibrations_list_and_show_after_a_calibration_run(tmp_path):
     d = str(tmp_path)
     run = runner.invoke(app, ["run", "gc-calibration", "--bench", "sim", "-p", "gas=CO", "-p", "amounts=0.5,1,2,5umol",
