@@ -44,6 +44,9 @@ from labctl.devices.transports import ConnectionDropped
 GARBAGE = b"\x7f\xfe?"
 
 
+END_ORDER = ("target", "stall", "timeout", "empty")  # which way a pump stops when two fall together
+
+
 @dataclass
 class _Segment:
     """The plunger from ``t0`` on: ``v0`` mL infused then, ``rate`` mL/s (0 when stopped), ending at ``t_end``."""
@@ -145,7 +148,9 @@ class NE1000Simulator:
         ends.append((seg.t0 + max(self._filled_at_ml + self.syringe_volume_ml - seg.v0, 0.0) / seg.rate, "empty"))
         if self.safe_timeout_s > 0:
             ends.append((self._last_frame + self.safe_timeout_s, "timeout"))
-        seg.t_end, seg.why = min(ends)
+        # at the same instant the pump's own count ends the dispense first: a target of the syringe's
+        # whole contents is delivered, not an empty-syringe alarm (ties judged to the nanosecond)
+        seg.t_end, seg.why = min(ends, key=lambda end: (round(end[0], 9), END_ORDER.index(end[1])))
 
     def _start(self, now: float) -> None:
         v = self.infused_ml(now)

@@ -241,6 +241,15 @@ async def test_an_infusion_completes_when_the_volume_is_delivered_read_back():
     assert sim.safe_timeout_s == 30 and not pump.live
 
 
+async def test_the_whole_syringe_as_the_target_ends_at_the_target_not_in_an_alarm():
+    # found in a campaign: 20 mL asked of a 20 mL syringe ended "A?S ... 20.000 of 20 mL delivered"
+    pump, sim = await make_pump()
+    await pump.rate.set(60.0)
+    await pump.infused.set(20.0)
+    assert await pump.dispensed.get_value() == pytest.approx(20.0)
+    assert sim.handle(safe_frame(b"00")) == safe_frame(b"00S")
+
+
 async def test_a_stall_mid_injection_fails_with_the_alarm_and_the_volume_delivered():
     pump, sim = await make_pump()
     await pump.rate.set(6.0)
