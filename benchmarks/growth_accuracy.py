@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from labctl.analysis.growth import growth_traces
+from labctl.analysis.growth import growth_traces, material_of
 from labctl.config import load_bench
 from labctl.experiments import get_experiment, tables_from_documents
 from labctl.plans.cluster_growth import cluster_growth
@@ -63,7 +63,8 @@ def run(session: Session, rate: float, volume: float, temperature: float) -> dic
     spectra = np.asarray(tables["primary"]["absorbance-absorbance"], dtype=float)
     times = np.asarray(tables["primary"]["clock-elapsed"], dtype=float)
     truth = np.array(truths[-len(spectra) :])
-    traces = growth_traces(times, np.asarray(out.start["wavelengths_nm"], dtype=float), spectra, material="InAs")
+    wavelengths = np.asarray(out.start["wavelengths_nm"], dtype=float)
+    traces = growth_traces(times, wavelengths, spectra, material=material_of(str(out.start["precursor"])))
     half = np.arange(len(spectra)) >= len(spectra) // 2
     fitted = traces.ok & half & np.isfinite(truth[:, 1])
     width_error = 100.0 * np.abs(traces.fwhm_mev[fitted] / truth[fitted, 1] - 1.0)
